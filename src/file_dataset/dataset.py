@@ -1,0 +1,439 @@
+"""`FileDataset`: the seed's API for moving files between S3 and local directories."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.credentials import Credentials, ReadOnlyCredentials
+
+from file_dataset.errors import InvalidURIError, ObjectNotFoundError
+from file_dataset.stores.base import Store
+from file_dataset.stores.local import LocalStore
+from file_dataset.stores.s3 import S3Store
+from file_dataset.transfer import TransferEngine, safe_destination
+from file_dataset.uri import (
+    LocalLocation,
+    Location,
+    S3Location,
+    check_id,
+    check_names,
+    parse_prefix,
+    parse_uri,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mypy_boto3_s3 import S3Client
+
+    from file_dataset.pipeline import RowFn
+
+__all__ = ["Downloader", "FileDataset", "URILike", "default_dataset"]
+
+URILike = str | os.PathLike[str] | Location
+"""A URI: ``"s3://bucket/key"``, a local path string, a `Path`, ``"file:///..."``, or a parsed
+`file_dataset.uri.Location`."""
+
+
+def _check_endpoint(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidURIError(
+            f"endpoint URL must be http:// or https:// with a host, got scheme {parts.scheme!r}"
+        )
+    if parts.username is not None or parts.password is not None:
+        # Never echo the URL: it holds a secret.
+        raise InvalidURIError(
+            "endpoint URL must not contain user:password@; pass credentials= instead"
+        )
+    return url
+
+
+@dataclass
+class _Runtime:
+    """What one process needs to transfer: built lazily, never pickled."""
+
+    pid: int
+    client: S3Client
+    files: ThreadPoolExecutor
+    parts: ThreadPoolExecutor
+    s3: S3Store
+    engine: TransferEngine
+
+    def close(self) -> None:
+        self.files.shutdown(wait=False, cancel_futures=True)
+        self.parts.shutdown(wait=False, cancel_futures=True)
+
+
+class FileDataset:
+    """Moves files between S3 (or local directories) and local directories.
+
+    One FileDataset holds one S3 client per process, reused by every transfer,
+    with a connection pool sized to ``max_concurrency``. It pickles (worker
+    processes build their own client) and its repr never shows a secret.
+
+    Args:
+        credentials: botocore credentials, e.g.
+            ``boto3.Session().get_credentials().get_frozen_credentials()``; None
+            uses boto3's default chain (environment, profile, instance role).
+        session: a boto3 Session to take credentials and region from.
+        endpoint_url: an S3-compatible endpoint (MinIO, moto, rclone); defaults
+            to the ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL`` environment variable.
+        region_name: defaults to the session's or environment's region, else us-east-1.
+        max_concurrency: files transferred at once.
+        retries: attempts per request (and per body cut mid-stream) before giving up.
+
+    Example:
+        >>> ds = FileDataset(endpoint_url="http://127.0.0.1:9000", region_name="us-east-1")
+        >>> ds
+        FileDataset(endpoint_url='http://127.0.0.1:9000', region_name='us-east-1', \
+max_concurrency=16, credentials='default chain')
+    """
+
+    def __init__(
+        self,
+        credentials: ReadOnlyCredentials | Credentials | None = None,
+        *,
+        session: boto3.Session | None = None,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        max_concurrency: int = 16,
+        retries: int = 5,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if retries < 1:
+            raise ValueError(f"retries must be >= 1, got {retries}")
+        if isinstance(credentials, Credentials):
+            credentials = credentials.get_frozen_credentials()
+        self._credentials = credentials
+        self._session = session
+        endpoint = (
+            endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+        )
+        self._endpoint_url = _check_endpoint(endpoint) if endpoint else None
+        self._region_name = (
+            region_name
+            or (session.region_name if session is not None else None)
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+        )
+        self.max_concurrency = max_concurrency
+        self.retries = retries
+        self._lock = threading.Lock()
+        self._runtime: _Runtime | None = None
+        self._local = LocalStore()
+
+    # -- identity ---------------------------------------------------------
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The S3 endpoint in use (None: AWS)."""
+        return self._endpoint_url
+
+    @property
+    def region_name(self) -> str | None:
+        """The region in use (None: boto3 decides)."""
+        return self._region_name
+
+    def __repr__(self) -> str:
+        source = (
+            "explicit"
+            if self._credentials is not None
+            else ("session" if self._session is not None else "default chain")
+        )
+        return (
+            f"FileDataset(endpoint_url={self._endpoint_url!r}, region_name={self._region_name!r}, "
+            f"max_concurrency={self.max_concurrency}, credentials={source!r})"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_lock"] = None
+        state["_runtime"] = None
+        if self._session is not None:
+            # A Session does not pickle; ship what it resolves to.
+            creds = self._session.get_credentials()
+            state["_credentials"] = creds.get_frozen_credentials() if creds else None
+            state["_session"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    # -- per-process runtime ------------------------------------------------
+
+    def _make_client(self) -> S3Client:
+        session = self._session or boto3.Session()
+        kwargs: dict[str, Any] = {}
+        if self._credentials is not None:
+            kwargs = {
+                "aws_access_key_id": self._credentials.access_key,
+                "aws_secret_access_key": self._credentials.secret_key,
+                "aws_session_token": self._credentials.token,
+            }
+        config = Config(
+            max_pool_connections=self.max_concurrency + self._part_concurrency,
+            retries={"max_attempts": self.retries, "mode": "standard"},
+            # Some S3-compatible servers mishandle flexible checksums (rclone
+            # fails ranged GETs); we verify MD5s and sizes ourselves.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            s3={"addressing_style": "path"} if self._endpoint_url else None,
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        return session.client(
+            "s3",
+            endpoint_url=self._endpoint_url,
+            region_name=self._region_name or session.region_name or "us-east-1",
+            config=config,
+            **kwargs,
+        )
+
+    @property
+    def _part_concurrency(self) -> int:
+        return max(2, min(8, self.max_concurrency))
+
+    def _rt(self) -> _Runtime:
+        runtime = self._runtime
+        if runtime is not None and runtime.pid == os.getpid():
+            return runtime
+        with self._lock:
+            runtime = self._runtime
+            if runtime is None or runtime.pid != os.getpid():
+                client = self._make_client()
+                files = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="fd-file")
+                parts = ThreadPoolExecutor(self._part_concurrency, thread_name_prefix="fd-part")
+                s3 = S3Store(client, parts, attempts=self.retries)
+                runtime = _Runtime(
+                    os.getpid(), client, files, parts, s3, TransferEngine(self._store_for, files)
+                )
+                self._runtime = runtime
+        return runtime
+
+    def _store_for(self, loc: Location) -> Store[Any]:
+        return self._rt().s3 if isinstance(loc, S3Location) else self._local
+
+    @property
+    def client(self) -> S3Client:
+        """The boto3 S3 client of this process (created on first use).
+
+        Example:
+            >>> ds = FileDataset(endpoint_url="http://127.0.0.1:9000")
+            >>> ds.client is ds.client
+            True
+        """
+        return self._rt().client
+
+    @property
+    def engine(self) -> TransferEngine:
+        """The transfer engine of this process."""
+        return self._rt().engine
+
+    def close(self) -> None:
+        """Release the thread pools; a later transfer builds them again."""
+        with self._lock:
+            if self._runtime is not None:
+                self._runtime.close()
+                self._runtime = None
+
+    def __enter__(self) -> FileDataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the seed's API -----------------------------------------------------
+
+    def downloader(self, mapping: Mapping[str, URILike]) -> Downloader:
+        """Plan a download of ``{file name: URI}``; names and URIs are checked now.
+
+        Raises:
+            InvalidNameError: a name is absolute, has a ``..`` segment, is empty, ...
+            InvalidURIError: a URI is malformed.
+
+        Example:
+            >>> ds = FileDataset()
+            >>> d = ds.downloader({"image.mha": "s3://my-bucket/image.mha"})
+            >>> d.names
+            ['image.mha']
+        """
+        return Downloader(self, mapping)
+
+    def upload_files(
+        self,
+        mapping: Mapping[str, URILike],
+        into_path: URILike,
+        *,
+        id: object = None,
+    ) -> dict[str, str | Path]:
+        """Upload ``{file name: local path}`` to ``<into_path>/<id>/<name>``.
+
+        Args:
+            mapping: file name (may contain ``/``) -> local path or ``file://`` URI.
+            into_path: ``s3://bucket/prefix/`` or a local directory (files are copied).
+            id: the sub-directory for these files; defaults to a new uuid4 hex.
+
+        Returns:
+            ``{name: "s3://bucket/prefix/<id>/<name>"}`` for S3, ``{name: Path}``
+            for a local ``into_path``.
+
+        Raises:
+            InvalidNameError, InvalidURIError: before anything is transferred.
+            ObjectNotFoundError: a source file is missing, before anything is transferred.
+
+        Example:
+            >>> ds = FileDataset()
+            >>> import tempfile; src = Path(tempfile.mkdtemp()) / "a.txt"
+            >>> _ = src.write_text("hi")
+            >>> out = ds.upload_files({"a.txt": src}, src.parent / "out", id="x1")
+            >>> out["a.txt"].read_text()
+            'hi'
+        """
+        check_names(list(mapping))
+        prefix = parse_prefix(into_path)
+        row_id = uuid.uuid4().hex if id is None else check_id(id)
+        sources = {name: _local_source(value) for name, value in mapping.items()}
+        jobs = [(src, prefix.child(row_id, name)) for name, src in sources.items()]
+        self.engine.upload(jobs)
+        return {name: dest.output() for name, (_, dest) in zip(sources, jobs, strict=True)}
+
+    def map_batch(
+        self,
+        df: pd.DataFrame,
+        fn: RowFn,
+        upload_options: Mapping[str, Any],
+        **options: Any,
+    ) -> pd.DataFrame:
+        """Seed usage 3: run ``fn`` over every row of ``df``; the same as ``df.files.map``.
+
+        Args:
+            df: a DataFrame whose file columns hold URIs, and usually an ``id`` column.
+            fn: ``fn(input_dir, output_dir) -> {name: path}``.
+            upload_options: ``{"into_path": ...}`` and any other `FilesAccessor.map` option.
+            **options: further `FilesAccessor.map` options (``on_error``, ``max_workers``...).
+
+        Returns:
+            The DataFrame of output URIs that ``df.files.map`` returns.
+
+        Example:
+            >>> ds.map_batch(df, fn=resample, upload_options={  # doctest: +SKIP
+            ...     "into_path": "s3://my-bucket/resampled/"})
+        """
+        opts = {**upload_options, **options}
+        if "into_path" not in opts:
+            raise ValueError('map_batch needs upload_options={"into_path": ...}')
+        into_path = opts.pop("into_path")
+        from file_dataset.accessor import FilesAccessor
+
+        return FilesAccessor(df).map(fn, into_path, dataset=self, **opts)
+
+
+def _local_source(value: URILike) -> Path:
+    loc = parse_uri(value)
+    if not isinstance(loc, LocalLocation):
+        raise InvalidURIError(f"upload sources must be local files, got {value!s}")
+    if not loc.path.is_file():
+        raise ObjectNotFoundError(f"no such file: {loc.path}")
+    return loc.path
+
+
+class Downloader:
+    """A checked plan to download ``{file name: URI}``; run it with `into_dir` or `into_temp_dir`.
+
+    Example:
+        >>> ds = FileDataset()
+        >>> with ds.downloader({}).into_temp_dir() as tmp:
+        ...     tmp.is_dir()
+        True
+    """
+
+    def __init__(self, dataset: FileDataset, mapping: Mapping[str, URILike]) -> None:
+        names = list(mapping)
+        check_names(names)
+        self._dataset = dataset
+        self._sources: dict[str, Location] = {name: parse_uri(mapping[name]) for name in names}
+
+    @property
+    def names(self) -> list[str]:
+        """The file names, in order."""
+        return list(self._sources)
+
+    def into_dir(self, path: str | os.PathLike[str]) -> dict[str, Path]:
+        """Download every file into ``path`` (created if missing); return ``{name: Path}``.
+
+        Files appear under their final names only when complete.
+
+        Example:
+            >>> ds = FileDataset()
+            >>> ds.downloader({}).into_dir(tempfile.mkdtemp())
+            {}
+        """
+        root = Path(path)
+        root.mkdir(parents=True, exist_ok=True)
+        jobs = [(src, safe_destination(root, name)) for name, src in self._sources.items()]
+        self._dataset.engine.download(jobs)
+        return {name: dest for name, (_, dest) in zip(self._sources, jobs, strict=True)}
+
+    @contextlib.contextmanager
+    def into_temp_dir(self) -> Iterator[Path]:
+        """Download into a new private (0700) temp dir, yield it, and remove it on exit.
+
+        The directory is removed also when the body (or the download) raises.
+
+        Example:
+            >>> ds = FileDataset()
+            >>> with ds.downloader({}).into_temp_dir() as tmp:
+            ...     oct(tmp.stat().st_mode & 0o777)
+            '0o700'
+        """
+        tmp = Path(tempfile.mkdtemp(prefix="file-dataset-"))
+        try:
+            self.into_dir(tmp)
+            yield tmp
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+_DEFAULTS: dict[tuple[str | None, ...], FileDataset] = {}
+_DEFAULTS_LOCK = threading.Lock()
+_ENV_KEYS = (
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+)
+
+
+def default_dataset() -> FileDataset:
+    """The FileDataset built from the environment, shared while the environment is unchanged.
+
+    Used by every `df.files` method called without ``dataset=``.
+
+    Example:
+        >>> default_dataset() is default_dataset()
+        True
+    """
+    key = tuple(os.environ.get(name) for name in _ENV_KEYS)
+    with _DEFAULTS_LOCK:
+        if key not in _DEFAULTS:
+            _DEFAULTS[key] = FileDataset()
+        return _DEFAULTS[key]

@@ -1,0 +1,178 @@
+"""The exceptions of file-dataset.
+
+Every exception derives from `FileDatasetError`, and each also inherits the
+builtin that a caller would naturally catch, so both of these work:
+
+    try:
+        ds.downloader({"a.txt": "s3://bucket/missing"}).into_dir("out")
+    except FileNotFoundError:        # builtin
+        ...
+    except FileDatasetError:         # everything from this library
+        ...
+
+The tree:
+
+    FileDatasetError
+    ├── InvalidURIError      (ValueError)        malformed or unsupported URI
+    ├── InvalidNameError     (ValueError)        unsafe file name or id
+    ├── NoFileColumnsError   (ValueError)        a DataFrame without file columns
+    ├── ObjectNotFoundError  (FileNotFoundError) object, bucket or file missing
+    ├── AccessDeniedError    (PermissionError)   access denied, bad credentials
+    ├── ObjectExistsError    (FileExistsError)   refusing to overwrite
+    ├── TransferError        (OSError)           transfer failed after retries
+    │   └── IntegrityError                       size or checksum mismatch
+    └── RowError                                 one DataFrame row failed in `map`
+
+Errors raised by botocore are kept as ``__cause__``; messages never contain
+credentials.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "AccessDeniedError",
+    "FileDatasetError",
+    "IntegrityError",
+    "InvalidNameError",
+    "InvalidURIError",
+    "NoFileColumnsError",
+    "ObjectExistsError",
+    "ObjectNotFoundError",
+    "RowError",
+    "TransferError",
+]
+
+
+class FileDatasetError(Exception):
+    """Root of every exception raised by file-dataset.
+
+    Example:
+        >>> issubclass(InvalidURIError, FileDatasetError)
+        True
+    """
+
+
+class InvalidURIError(FileDatasetError, ValueError):
+    """A URI is malformed or has an unsupported scheme; raised before any transfer.
+
+    Example:
+        >>> from file_dataset.uri import parse_uri
+        >>> parse_uri("http://x/y")
+        Traceback (most recent call last):
+        ...
+        file_dataset.errors.InvalidURIError: unsupported URI scheme 'http' in 'http://x/y' ...
+    """
+
+
+class InvalidNameError(FileDatasetError, ValueError):
+    """A file name or id could escape its directory or is otherwise unusable.
+
+    Example:
+        >>> from file_dataset.uri import check_name
+        >>> check_name("../evil")
+        Traceback (most recent call last):
+        ...
+        file_dataset.errors.InvalidNameError: unsafe file name '../evil': ...
+    """
+
+
+class NoFileColumnsError(FileDatasetError, ValueError):
+    """A DataFrame given to a `df.files` method has no file columns.
+
+    Example:
+        >>> issubclass(NoFileColumnsError, ValueError)
+        True
+    """
+
+
+class ObjectNotFoundError(FileDatasetError, FileNotFoundError):
+    """The object, its bucket, or a local source file does not exist.
+
+    Example:
+        >>> isinstance(ObjectNotFoundError("no such object: s3://b/k"), FileNotFoundError)
+        True
+    """
+
+
+class AccessDeniedError(FileDatasetError, PermissionError):
+    """Access was denied, or the credentials are missing, invalid or expired.
+
+    Example:
+        >>> isinstance(AccessDeniedError("access denied to bucket 'b'"), PermissionError)
+        True
+    """
+
+
+class ObjectExistsError(FileDatasetError, FileExistsError):
+    """The destination already exists and overwriting was not requested.
+
+    Example:
+        >>> isinstance(ObjectExistsError("exists: s3://b/k"), FileExistsError)
+        True
+    """
+
+
+class TransferError(FileDatasetError, OSError):
+    """A transfer failed for good (retries exhausted, or a non-retryable server error).
+
+    Example:
+        >>> isinstance(TransferError("GET s3://b/k failed"), OSError)
+        True
+    """
+
+
+class IntegrityError(TransferError):
+    """The bytes received do not match the size or checksum the server announced.
+
+    Example:
+        >>> issubclass(IntegrityError, TransferError)
+        True
+    """
+
+
+class RowError(FileDatasetError):
+    """One row of a `df.files.map` failed.
+
+    Attributes:
+        row: the row's index label.
+        id: the row's id.
+        stage: ``"download"``, ``"fn"`` or ``"upload"``.
+        partial: the result DataFrame of the rows that finished before the failure.
+
+    Example:
+        >>> err = RowError(row=3, id="a", stage="fn", message="boom")
+        >>> str(err)
+        "row 3 (id 'a') failed in fn: boom"
+    """
+
+    def __init__(
+        self,
+        *,
+        row: Any,
+        id: str,
+        stage: str,
+        message: str,
+        partial: pd.DataFrame | None = None,
+    ) -> None:
+        super().__init__(f"row {row!r} (id {id!r}) failed in {stage}: {message}")
+        self.row = row
+        self.id = id
+        self.stage = stage
+        self.partial = partial
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only __init__: teach pickle (and dask) how to rebuild us.
+        return (_rebuild_row_error, (self.row, self.id, self.stage, str(self), self.partial))
+
+
+def _rebuild_row_error(
+    row: Any, id: str, stage: str, text: str, partial: pd.DataFrame | None
+) -> RowError:
+    err = RowError(row=row, id=id, stage=stage, message="", partial=partial)
+    err.args = (text,)
+    return err

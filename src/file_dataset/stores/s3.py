@@ -1,0 +1,379 @@
+"""S3 (and S3-compatible servers) as a store.
+
+Small objects take exactly one request (one GET or one PUT, no HEAD, no
+s3transfer machinery). Large objects are fetched as parallel ranged GETs pinned
+to the first response's ETag (``If-Match``), written in place with ``pwrite``,
+and uploaded as a multipart upload of few, large parts that is aborted if
+anything fails. Memory never grows with the object's size.
+
+botocore retries the requests themselves (connection errors, 5xx, throttling);
+this module also retries a body that is cut or corrupted mid-stream, which
+botocore cannot see.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import urllib3.exceptions
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    IncompleteReadError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+
+from file_dataset.errors import (
+    AccessDeniedError,
+    FileDatasetError,
+    IntegrityError,
+    ObjectNotFoundError,
+    TransferError,
+)
+from file_dataset.uri import S3Location
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, GetObjectOutputTypeDef
+
+__all__ = ["S3Store", "S3Tuning", "translate_error"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MiB = 1024 * 1024
+_MD5_ETAG = re.compile(r'^"?([0-9a-f]{32})"?$')
+_NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404"}
+_DENIED = {
+    "AccessDenied",
+    "AllAccessDisabled",
+    "ExpiredToken",
+    "Forbidden",
+    "InvalidAccessKeyId",
+    "InvalidToken",
+    "SignatureDoesNotMatch",
+    "TokenRefreshRequired",
+    "403",
+}
+# Failures that happen while reading a body botocore already handed over.
+_BODY_ERRORS: tuple[type[BaseException], ...] = (
+    IncompleteReadError,
+    ResponseStreamingError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+    urllib3.exceptions.HTTPError,
+    ConnectionError,
+    IntegrityError,
+)
+
+
+@dataclass(frozen=True)
+class S3Tuning:
+    """Sizes that shape requests; the defaults suit both loopback and real S3.
+
+    Example:
+        >>> S3Tuning().multipart_threshold // MiB
+        16
+    """
+
+    multipart_threshold: int = 16 * MiB
+    part_size: int = 8 * MiB
+    chunk_size: int = 1 * MiB
+    max_parts: int = 10_000
+
+    def parts(self, size: int) -> list[tuple[int, int]]:
+        """Split ``size`` bytes into (offset, length) parts of at least `part_size`."""
+        part = max(self.part_size, -(-size // self.max_parts))
+        return [(off, min(part, size - off)) for off in range(0, size, part)]
+
+
+def translate_error(err: Exception, loc: S3Location, op: str) -> FileDatasetError:
+    """Turn a botocore exception into the matching `FileDatasetError`.
+
+    The message names the URI (or the bucket, for access errors) and never any
+    credential; callers keep ``err`` as ``__cause__``.
+
+    Example:
+        >>> from botocore.exceptions import ClientError
+        >>> e = ClientError({"Error": {"Code": "NoSuchKey"}}, "GetObject")
+        >>> translate_error(e, S3Location("b", "k"), "GET")
+        ObjectNotFoundError('no such object: s3://b/k')
+    """
+    if isinstance(err, FileDatasetError):
+        return err
+    if isinstance(err, NoCredentialsError | PartialCredentialsError):
+        return AccessDeniedError(
+            f"no usable AWS credentials for bucket {loc.bucket!r}: pass credentials= or "
+            "configure boto3's default chain"
+        )
+    if isinstance(err, ClientError):
+        code = str(err.response.get("Error", {}).get("Code", ""))
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in _NOT_FOUND or status == 404:
+            what = "bucket" if code == "NoSuchBucket" else "object"
+            return ObjectNotFoundError(f"no such {what}: {loc}")
+        if code in _DENIED or status == 403:
+            return AccessDeniedError(
+                f"access denied to bucket {loc.bucket!r} ({code or status}) during {op} {loc}"
+            )
+        if code == "PreconditionFailed" or status == 412:
+            return IntegrityError(f"{loc} changed while it was being downloaded ({op})")
+        return TransferError(f"{op} {loc} failed: {code or 'error'} (HTTP {status})")
+    if isinstance(err, BotoCoreError):
+        return TransferError(f"{op} {loc} failed: {type(err).__name__}")
+    return TransferError(f"{op} {loc} failed: {type(err).__name__}: {err}")
+
+
+def _expected_md5(resp: GetObjectOutputTypeDef) -> str | None:
+    """The MD5 the ETag promises, when it is one (not multipart, not SSE-KMS/SSE-C)."""
+    if resp.get("ServerSideEncryption") == "aws:kms" or resp.get("SSECustomerAlgorithm"):
+        return None
+    match = _MD5_ETAG.match(resp.get("ETag", ""))
+    return match.group(1) if match else None
+
+
+def _b64md5(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324 - Content-MD5
+
+
+class S3Store:
+    """Objects in S3, through one shared, thread-safe boto3 client.
+
+    Args:
+        client: the S3 client (one per FileDataset per process).
+        part_pool: executor for the parts of large objects; never the executor
+            that runs whole-file transfers, so a part never waits on a file.
+        attempts: how many times a body cut mid-stream is fetched again.
+        tuning: request sizes.
+    """
+
+    def __init__(
+        self,
+        client: S3Client,
+        part_pool: Executor,
+        *,
+        attempts: int = 5,
+        tuning: S3Tuning | None = None,
+    ) -> None:
+        self.client = client
+        self._parts = part_pool
+        self._attempts = max(1, attempts)
+        self._tuning = tuning or S3Tuning()
+
+    # -- requests ---------------------------------------------------------
+
+    def _call(self, loc: S3Location, op: str, fn: Callable[..., T], **kwargs: Any) -> T:
+        try:
+            return fn(**kwargs)
+        except (ClientError, BotoCoreError) as err:
+            raise translate_error(err, loc, op) from err
+
+    def _retrying(self, loc: S3Location, op: str, attempt: Callable[[int], T]) -> T:
+        """Run ``attempt(n)``, again after a body error, with capped exponential backoff."""
+        for n in range(self._attempts):
+            try:
+                return attempt(n)
+            except _BODY_ERRORS as err:
+                if n + 1 >= self._attempts:
+                    if isinstance(err, IntegrityError):
+                        raise
+                    raise TransferError(
+                        f"{op} {loc} failed after {self._attempts} attempts: {type(err).__name__}"
+                    ) from err
+                delay = random.uniform(0, min(5.0, 0.05 * 2**n))  # noqa: S311 - jitter
+                log.debug("%s %s: %s, retrying in %.2fs", op, loc, type(err).__name__, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- get --------------------------------------------------------------
+
+    def _write_body(
+        self, body: Any, fd: int, offset: int, length: int, loc: S3Location, md5: str | None
+    ) -> None:
+        """Stream ``length`` bytes of ``body`` to ``fd`` at ``offset``; check size and MD5."""
+        digest = hashlib.md5() if md5 else None  # noqa: S324 - ETag check
+        done = 0
+        try:
+            while done < length:
+                chunk = body.read(min(self._tuning.chunk_size, length - done))
+                if not chunk:
+                    break
+                if digest is not None:
+                    digest.update(chunk)
+                os.pwrite(fd, chunk, offset + done)
+                done += len(chunk)
+        finally:
+            body.close()
+        if done != length:
+            raise IntegrityError(f"GET {loc}: got {done} bytes, expected {length}")
+        if digest is not None and digest.hexdigest() != md5:
+            raise IntegrityError(f"GET {loc}: MD5 of the body does not match its ETag")
+
+    def _get_range(
+        self, loc: S3Location, fd: int, offset: int, length: int, etag: str, first: Any = None
+    ) -> None:
+        def attempt(n: int) -> None:
+            body = first if n == 0 and first is not None else None
+            if body is None:
+                resp = self._call(
+                    loc,
+                    "GET",
+                    self.client.get_object,
+                    Bucket=loc.bucket,
+                    Key=loc.key,
+                    Range=f"bytes={offset}-{offset + length - 1}",
+                    IfMatch=etag,
+                )
+                if resp["ContentLength"] != length:
+                    resp["Body"].close()
+                    raise IntegrityError(f"GET {loc}: ranged response of the wrong length")
+                body = resp["Body"]
+            self._write_body(body, fd, offset, length, loc, None)
+
+        self._retrying(loc, "GET", attempt)
+
+    def get(self, loc: S3Location, dest: Path) -> None:
+        """Download ``loc`` into the file ``dest`` (created or truncated)."""
+        resp = self._call(loc, "GET", self.client.get_object, Bucket=loc.bucket, Key=loc.key)
+        size, etag = resp["ContentLength"], resp.get("ETag", "")
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            if size <= self._tuning.multipart_threshold:
+                self._get_whole(loc, fd, resp)
+            else:
+                self._get_parts(loc, fd, size, etag, resp["Body"])
+        finally:
+            os.close(fd)
+
+    def _get_whole(self, loc: S3Location, fd: int, first: GetObjectOutputTypeDef) -> None:
+        def attempt(n: int) -> None:
+            resp = first
+            if n > 0:
+                extra = {"IfMatch": first["ETag"]} if first.get("ETag") else {}
+                resp = self._call(
+                    loc, "GET", self.client.get_object, Bucket=loc.bucket, Key=loc.key, **extra
+                )
+                os.ftruncate(fd, 0)
+            self._write_body(resp["Body"], fd, 0, resp["ContentLength"], loc, _expected_md5(resp))
+
+        self._retrying(loc, "GET", attempt)
+
+    def _get_parts(self, loc: S3Location, fd: int, size: int, etag: str, first: Any) -> None:
+        os.ftruncate(fd, size)
+        parts = self._tuning.parts(size)
+        (off0, len0), rest = parts[0], parts[1:]
+        futures = [
+            self._parts.submit(self._get_range, loc, fd, off, length, etag) for off, length in rest
+        ]
+        self._run_parts(futures, lambda: self._get_range(loc, fd, off0, len0, etag, first))
+
+    @staticmethod
+    def _run_parts(futures: list[Future[Any]], inline: Callable[[], object]) -> list[Any]:
+        """Run ``inline`` here while ``futures`` run; on any failure cancel the rest."""
+        try:
+            inline()
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            wait(futures)
+            raise
+
+    # -- put --------------------------------------------------------------
+
+    def put(self, src: Path, loc: S3Location) -> None:
+        """Upload ``src`` to ``loc``: one PUT with Content-MD5, or a multipart upload."""
+        size = src.stat().st_size
+        if size <= self._tuning.multipart_threshold:
+            data = src.read_bytes()
+            self._call(
+                loc,
+                "PUT",
+                self.client.put_object,
+                Bucket=loc.bucket,
+                Key=loc.key,
+                Body=data,
+                ContentMD5=_b64md5(data),
+            )
+            return
+        self._put_multipart(src, loc, size)
+
+    def _put_multipart(self, src: Path, loc: S3Location, size: int) -> None:
+        upload = self._call(
+            loc, "PUT", self.client.create_multipart_upload, Bucket=loc.bucket, Key=loc.key
+        )
+        upload_id = upload["UploadId"]
+        fd = os.open(src, os.O_RDONLY)
+        try:
+
+            def send(number: int, offset: int, length: int) -> CompletedPartTypeDef:
+                data = os.pread(fd, length, offset)
+                resp = self._call(
+                    loc,
+                    "PUT",
+                    self.client.upload_part,
+                    Bucket=loc.bucket,
+                    Key=loc.key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=data,
+                    ContentMD5=_b64md5(data),
+                )
+                return {"PartNumber": number, "ETag": resp["ETag"]}
+
+            parts = self._tuning.parts(size)
+            futures = [
+                self._parts.submit(send, i + 1, off, length)
+                for i, (off, length) in enumerate(parts)
+            ]
+            done = self._run_parts(futures, lambda: None)
+            self._call(
+                loc,
+                "PUT",
+                self.client.complete_multipart_upload,
+                Bucket=loc.bucket,
+                Key=loc.key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": done},
+            )
+        except BaseException:
+            self._abort(loc, upload_id)
+            raise
+        finally:
+            os.close(fd)
+
+    def _abort(self, loc: S3Location, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=loc.bucket, Key=loc.key, UploadId=upload_id)
+        except (ClientError, BotoCoreError):
+            log.warning("could not abort multipart upload of %s; a lifecycle rule will", loc)
+
+    # -- head -------------------------------------------------------------
+
+    def exists(self, loc: S3Location) -> bool:
+        """Whether the object exists (one HEAD request)."""
+        try:
+            self.client.head_object(Bucket=loc.bucket, Key=loc.key)
+        except ClientError as err:
+            translated = translate_error(err, loc, "HEAD")
+            if isinstance(translated, ObjectNotFoundError):
+                return False
+            raise translated from err
+        except BotoCoreError as err:
+            raise translate_error(err, loc, "HEAD") from err
+        return True
