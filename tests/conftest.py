@@ -65,13 +65,20 @@ def s3_client(moto_endpoint: str):  # type: ignore[no-untyped-def]
     return client
 
 
+@pytest.fixture(params=["boto3", "obstore"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """The conformance axis over transfer engines."""
+    return str(request.param)
+
+
 @pytest.fixture
-def dataset(moto_endpoint: str, s3_client: object) -> Iterator[FileDataset]:
+def dataset(moto_endpoint: str, s3_client: object, engine: str) -> Iterator[FileDataset]:
     """A FileDataset with explicit frozen credentials, pointed at the moto server."""
     ds = FileDataset(
         credentials=ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None),
         endpoint_url=moto_endpoint,
         region_name="us-east-1",
+        engine=engine,  # type: ignore[arg-type]
     )
     yield ds
     ds.close()

@@ -10,6 +10,7 @@ import pytest
 from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import ClientError
 from moto.core.authorization import enable_iam_authentication
+from obstore.exceptions import BaseError as ObstoreError
 
 from conftest import ACCESS_KEY, BUCKET, SECRET_KEY
 from file_dataset import (
@@ -47,6 +48,13 @@ def test_bad_endpoint_urls_raise_without_echoing_them(url: str) -> None:
     with pytest.raises(InvalidURIError) as info:
         FileDataset(endpoint_url=url)
     assert "hunter2" not in str(info.value)
+
+
+def test_engine_auto_prefers_obstore_and_shows_in_repr() -> None:
+    assert FileDataset().engine_name == "obstore"  # the test extra installs it
+    assert "engine='boto3'" in repr(FileDataset(engine="boto3"))
+    with pytest.raises(ValueError, match="engine"):
+        FileDataset(engine="curl")  # type: ignore[arg-type]
 
 
 def test_one_client_per_dataset_reused_across_calls(
@@ -97,7 +105,7 @@ def test_missing_bucket_is_file_not_found(dataset: FileDataset, tmp_path: Path) 
 
 
 def test_bad_credentials_are_permission_error_naming_bucket_without_secret(
-    moto_endpoint: str, s3_client: object, tmp_path: Path
+    moto_endpoint: str, s3_client: object, tmp_path: Path, engine: str
 ) -> None:
     s3_client.put_object(Bucket=BUCKET, Key="k", Body=b"v")  # type: ignore[attr-defined]
     src = tmp_path / "f"
@@ -105,6 +113,7 @@ def test_bad_credentials_are_permission_error_naming_bucket_without_secret(
     ds = FileDataset(
         credentials=ReadOnlyCredentials("AKIDUNKNOWN000000000", "wrong-secret-value", None),
         endpoint_url=moto_endpoint,
+        engine=engine,  # type: ignore[arg-type]
     )
     with enable_iam_authentication():
         with pytest.raises(AccessDeniedError) as down:
@@ -116,11 +125,16 @@ def test_bad_credentials_are_permission_error_naming_bucket_without_secret(
         assert BUCKET in message
         assert "wrong-secret-value" not in message
         assert isinstance(info.value, FileDatasetError)
-        assert isinstance(info.value.__cause__, ClientError)
+        cause = info.value.__cause__
+        assert isinstance(cause, ClientError if engine == "boto3" else ObstoreError)
+        assert "wrong-secret-value" not in str(cause)
 
 
-def test_errors_keep_botocore_cause(dataset: FileDataset, tmp_path: Path) -> None:
+def test_errors_keep_the_engine_error_as_cause(
+    dataset: FileDataset, tmp_path: Path, engine: str
+) -> None:
     with pytest.raises(ObjectNotFoundError) as info:
         dataset.downloader({"a": f"s3://{BUCKET}/absent"}).into_dir(tmp_path)
-    assert isinstance(info.value.__cause__, ClientError)
+    expected = ClientError if engine == "boto3" else (ObstoreError, FileNotFoundError)
+    assert isinstance(info.value.__cause__, expected)
     assert f"s3://{BUCKET}/absent" in str(info.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -12,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import boto3
@@ -37,10 +38,16 @@ from file_dataset.uri import (
 if TYPE_CHECKING:
     import pandas as pd
     from mypy_boto3_s3 import S3Client
+    from obstore.store import S3Store as ObS3Store
 
     from file_dataset.pipeline import RowFn
+    from file_dataset.stores.objectstore import ObstoreStore
 
-__all__ = ["Downloader", "FileDataset", "URILike", "default_dataset"]
+__all__ = ["Downloader", "Engine", "FileDataset", "URILike", "default_dataset"]
+
+Engine = Literal["auto", "boto3", "obstore"]
+"""The S3 transfer engine: ``"boto3"``, ``"obstore"`` (Rust; extra ``fast``), or ``"auto"``
+(obstore when installed, else boto3)."""
 
 URILike = str | os.PathLike[str] | Location
 """A URI: ``"s3://bucket/key"``, a local path string, a `Path`, ``"file:///..."``, or a parsed
@@ -70,6 +77,7 @@ class _Runtime:
     files: ThreadPoolExecutor
     parts: ThreadPoolExecutor
     s3: S3Store
+    fast: ObstoreStore | None
     engine: TransferEngine
 
     def close(self) -> None:
@@ -94,12 +102,16 @@ class FileDataset:
         region_name: defaults to the session's or environment's region, else us-east-1.
         max_concurrency: files transferred at once.
         retries: attempts per request (and per body cut mid-stream) before giving up.
+        engine: ``"boto3"``, ``"obstore"`` (several times faster for many small
+            files; ``pip install 'file-dataset[fast]'``) or ``"auto"`` (obstore
+            when installed, else boto3).
 
     Example:
-        >>> ds = FileDataset(endpoint_url="http://127.0.0.1:9000", region_name="us-east-1")
+        >>> ds = FileDataset(endpoint_url="http://127.0.0.1:9000", region_name="eu-west-1",
+        ...                  engine="boto3")
         >>> ds
-        FileDataset(endpoint_url='http://127.0.0.1:9000', region_name='us-east-1', \
-max_concurrency=16, credentials='default chain')
+        FileDataset(endpoint_url='http://127.0.0.1:9000', region_name='eu-west-1', \
+max_concurrency=16, engine='boto3', credentials='default chain')
     """
 
     def __init__(
@@ -111,7 +123,16 @@ max_concurrency=16, credentials='default chain')
         region_name: str | None = None,
         max_concurrency: int = 16,
         retries: int = 5,
+        engine: Engine = "auto",
     ) -> None:
+        has_obstore = importlib.util.find_spec("obstore") is not None
+        if engine not in ("auto", "boto3", "obstore"):
+            raise ValueError(f"engine must be 'auto', 'boto3' or 'obstore', got {engine!r}")
+        if engine == "obstore" and not has_obstore:
+            raise ImportError("engine='obstore' needs obstore: pip install 'file-dataset[fast]'")
+        self.engine_name = (
+            "obstore" if engine == "obstore" or (engine == "auto" and has_obstore) else "boto3"
+        )
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         if retries < 1:
@@ -158,7 +179,8 @@ max_concurrency=16, credentials='default chain')
         )
         return (
             f"FileDataset(endpoint_url={self._endpoint_url!r}, region_name={self._region_name!r}, "
-            f"max_concurrency={self.max_concurrency}, credentials={source!r})"
+            f"max_concurrency={self.max_concurrency}, engine={self.engine_name!r}, "
+            f"credentials={source!r})"
         )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -221,14 +243,52 @@ max_concurrency=16, credentials='default chain')
                 files = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="fd-file")
                 parts = ThreadPoolExecutor(self._part_concurrency, thread_name_prefix="fd-part")
                 s3 = S3Store(client, parts, attempts=self.retries)
-                runtime = _Runtime(
-                    os.getpid(), client, files, parts, s3, TransferEngine(self._store_for, files)
-                )
+                fast = None
+                if self.engine_name == "obstore":
+                    from file_dataset.stores.objectstore import ObstoreStore
+
+                    fast = ObstoreStore(self._make_obstore, attempts=self.retries)
+                engine = TransferEngine(self._store_for, files)
+                runtime = _Runtime(os.getpid(), client, files, parts, s3, fast, engine)
                 self._runtime = runtime
         return runtime
 
+    def _make_obstore(self, bucket: str) -> ObS3Store:
+        from obstore.auth.boto3 import Boto3CredentialProvider
+        from obstore.store import S3Store as ObS3Store
+
+        kwargs: dict[str, Any] = {}
+        if self._credentials is not None:
+            kwargs = {
+                "access_key_id": self._credentials.access_key,
+                "secret_access_key": self._credentials.secret_key,
+            }
+            if self._credentials.token:
+                kwargs["token"] = self._credentials.token
+        else:
+            kwargs["credential_provider"] = Boto3CredentialProvider(
+                self._session or boto3.Session()
+            )
+        if self._endpoint_url:
+            kwargs["endpoint"] = self._endpoint_url
+            kwargs["virtual_hosted_style_request"] = False
+        return ObS3Store(
+            bucket,
+            region=self._region_name or "us-east-1",
+            client_options={
+                "allow_http": bool(self._endpoint_url and self._endpoint_url.startswith("http:")),
+                "connect_timeout": "10s",
+                "timeout": "300s",
+            },
+            retry_config={"max_retries": self.retries - 1},
+            **kwargs,
+        )
+
     def _store_for(self, loc: Location) -> Store[Any]:
-        return self._rt().s3 if isinstance(loc, S3Location) else self._local
+        if isinstance(loc, S3Location):
+            runtime = self._rt()
+            return runtime.fast or runtime.s3
+        return self._local
 
     @property
     def client(self) -> S3Client:

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef, GetObjectOutputTypeDef
 
-__all__ = ["S3Store", "S3Tuning", "translate_error"]
+__all__ = ["S3Store", "S3Tuning", "retrying", "translate_error"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -139,6 +139,29 @@ def translate_error(err: Exception, loc: S3Location, op: str) -> FileDatasetErro
     return TransferError(f"{op} {loc} failed: {type(err).__name__}: {err}")
 
 
+def retrying(attempts: int, loc: S3Location, op: str, attempt: Callable[[int], T]) -> T:
+    """Run ``attempt(n)``; after a body error, again, with capped exponential backoff and jitter.
+
+    Example:
+        >>> retrying(3, S3Location("bkt", "k"), "GET", lambda n: n)
+        0
+    """
+    for n in range(max(1, attempts)):
+        try:
+            return attempt(n)
+        except _BODY_ERRORS as err:
+            if n + 1 >= attempts:
+                if isinstance(err, IntegrityError):
+                    raise
+                raise TransferError(
+                    f"{op} {loc} failed after {attempts} attempts: {type(err).__name__}"
+                ) from err
+            delay = random.uniform(0, min(5.0, 0.05 * 2**n))  # noqa: S311 - jitter
+            log.debug("%s %s: %s, retrying in %.2fs", op, loc, type(err).__name__, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _expected_md5(resp: GetObjectOutputTypeDef) -> str | None:
     """The MD5 the ETag promises, when it is one (not multipart, not SSE-KMS/SSE-C)."""
     if resp.get("ServerSideEncryption") == "aws:kms" or resp.get("SSECustomerAlgorithm"):
@@ -184,21 +207,7 @@ class S3Store:
             raise translate_error(err, loc, op) from err
 
     def _retrying(self, loc: S3Location, op: str, attempt: Callable[[int], T]) -> T:
-        """Run ``attempt(n)``, again after a body error, with capped exponential backoff."""
-        for n in range(self._attempts):
-            try:
-                return attempt(n)
-            except _BODY_ERRORS as err:
-                if n + 1 >= self._attempts:
-                    if isinstance(err, IntegrityError):
-                        raise
-                    raise TransferError(
-                        f"{op} {loc} failed after {self._attempts} attempts: {type(err).__name__}"
-                    ) from err
-                delay = random.uniform(0, min(5.0, 0.05 * 2**n))  # noqa: S311 - jitter
-                log.debug("%s %s: %s, retrying in %.2fs", op, loc, type(err).__name__, delay)
-                time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return retrying(self._attempts, loc, op, attempt)
 
     # -- get --------------------------------------------------------------
 
