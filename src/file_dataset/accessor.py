@@ -9,22 +9,57 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pandera.errors
 
 from file_dataset.dataset import FileDataset, URILike, default_dataset
-from file_dataset.errors import InvalidURIError
+from file_dataset.errors import (
+    InvalidNameError,
+    InvalidURIError,
+    ObjectExistsError,
+    ObjectNotFoundError,
+    ValidationError,
+)
+from file_dataset.packing import ShardSink
 from file_dataset.pipeline import OnError, RowFn, RowOutcome, RowPipeline, first_failure, row_error
 from file_dataset.plan import RowJob, file_columns, plan_rows
+from file_dataset.runlog import CONTROL_DIR, completed_rows, write_manifest
 from file_dataset.schema import schema
+from file_dataset.shards import iter_chunks, parse_size
 from file_dataset.transfer import safe_destination
-from file_dataset.uri import LocalLocation, parse_prefix
+from file_dataset.uri import LocalLocation, Location, TarMember, parse_prefix
 
 __all__ = ["FilesAccessor"]
+
+_CHUNK_ROWS = 256  # rows staged on local disk at once by pack / unpack
+
+
+@contextlib.contextmanager
+def _staging() -> Iterator[Path]:
+    stage = Path(tempfile.mkdtemp(prefix="file-dataset-stage-"))
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _row_names(jobs: Sequence[RowJob]) -> list[str]:
+    return [f"{job.id}/{name}" for job in jobs for name in job.inputs]
+
+
+def _staged(jobs: Sequence[RowJob], stage: Path) -> list[tuple[Location, Path]]:
+    return [
+        (src, safe_destination(stage / job.id, name))
+        for job in jobs
+        for name, src in job.inputs.items()
+    ]
 
 
 @pd.api.extensions.register_dataframe_accessor("files")
@@ -66,8 +101,8 @@ class FilesAccessor:
         """Validate the file columns with `file_dataset.schema`; return the DataFrame.
 
         All failures are collected (pandera lazy validation) and raised at once
-        as ``pandera.errors.SchemaErrors``, whose ``failure_cases`` name each
-        row (``index``), column and check.
+        as `ValidationError` (a ``ValueError``), whose ``failure_cases`` name
+        each row (``index``), column and check.
 
         Args:
             columns: the file columns (default: detected).
@@ -89,7 +124,10 @@ class FilesAccessor:
         checker = schema(
             cols, id_column=id_column if has_id else None, exists=exists, dataset=dataset
         )
-        checker.validate(self._df, lazy=True)
+        try:
+            checker.validate(self._df, lazy=True)
+        except pandera.errors.SchemaErrors as err:
+            raise ValidationError(err.failure_cases) from err
         return self._df
 
     def map(
@@ -103,6 +141,10 @@ class FilesAccessor:
         progress: bool = True,
         max_workers: int | None = None,
         executor: Executor | None = None,
+        pack: bool = False,
+        shard_size: int | str = "256MB",
+        resume: bool = False,
+        overwrite: bool = False,
         dataset: FileDataset | None = None,
     ) -> pd.DataFrame:
         """Run ``fn(input_dir, output_dir)`` on every row; return a DataFrame of output URIs.
@@ -125,6 +167,16 @@ class FilesAccessor:
             max_workers: rows whose ``fn`` runs at once (default 1, or the
                 executor's size).
             executor: runs ``fn`` (e.g. a ``ProcessPoolExecutor`` for CPU-bound work).
+            pack: write outputs into tar shards ``<into_path>/shard-NNNNNN.tar``
+                (members ``<id>/<name>``) instead of one object per file; the
+                result holds member URIs, returned only once their shard is uploaded.
+            shard_size: with ``pack=True``, the size at which a shard is closed.
+            resume: skip the rows that an earlier run into ``into_path`` completed
+                (their completion markers exist) and redo the others; needs an
+                id column, so that ids are the same from run to run.
+            overwrite: replace existing outputs. Without it (and without
+                ``resume``), rows whose ``<into_path>/<id>/`` already holds objects
+                are an `ObjectExistsError` before any transfer.
             dataset: the FileDataset to transfer with (default: from the environment).
 
         Returns:
@@ -141,10 +193,31 @@ class FilesAccessor:
         """
         _, jobs = plan_rows(self._df, id_column=id_column, columns=columns)
         into = parse_prefix(into_path)
+        size = parse_size(shard_size)
         ds = dataset or default_dataset()
+        engine = ds.engine
+        if any(job.id == CONTROL_DIR for job in jobs):
+            raise InvalidNameError(f"the id {CONTROL_DIR!r} is reserved for file-dataset's records")
+        if resume and (pack or id_column not in self._df.columns):
+            raise ValueError(
+                "resume=True needs an id column (generated ids differ between runs) "
+                "and does not combine with pack=True"
+            )
+        done = completed_rows(engine, into) if resume and jobs else {}
+        todo = [job for job in jobs if job.id not in done]
+        if not (resume or overwrite or pack) and jobs:
+            taken = {key.split("/", 1)[0] for key in engine.list_keys(into)}
+            clash = [job.id for job in jobs if job.id in taken]
+            if clash:
+                raise ObjectExistsError(
+                    f"{len(clash)} row(s) already have outputs under {into} (ids "
+                    f"{', '.join(map(repr, clash[:5]))}); pass resume=True to skip completed "
+                    "rows, or overwrite=True"
+                )
+        sink = ShardSink(engine, into, size) if pack and jobs else None
         workers = max_workers or int(getattr(executor, "_max_workers", 1))
         pipeline = RowPipeline(
-            ds.engine,
+            engine,
             fn,
             into,
             max_workers=workers,
@@ -152,14 +225,32 @@ class FilesAccessor:
             in_flight=max(ds.max_concurrency, 2 * workers),
             on_error=on_error,
             progress=progress,
+            sink=sink,
+            overwrite=overwrite or resume,
         )
-        outcomes = pipeline.run(jobs) if jobs else []
+        try:
+            outcomes = pipeline.run(todo) if todo else []
+        except BaseException:
+            if sink is not None:
+                sink.abort()
+            raise
+        if sink is not None:
+            sink.close()  # the last shard: every returned member URI is now readable
+        outcomes += [RowOutcome(job, outputs=done[job.id]) for job in jobs if job.id in done]
+        outcomes.sort(key=lambda outcome: outcome.job.position)
         failure = first_failure(outcomes)
-        if failure is not None and on_error == "raise":
+        raising = failure is not None and on_error == "raise"
+        finished = [o for o in outcomes if o.ok] if raising else outcomes
+        result = self._results(finished, id_column, record=on_error == "record")
+        if jobs and not pack:
+            with _staging() as work:
+                write_manifest(engine, into, result, work)
+        if raising:
+            assert failure is not None
             err = row_error(failure)
-            err.partial = self._results([o for o in outcomes if o.ok], id_column, record=False)
+            err.partial = result
             raise err
-        return self._results(outcomes, id_column, record=on_error == "record")
+        return result
 
     def _results(
         self, outcomes: Sequence[RowOutcome], id_column: str, *, record: bool
@@ -247,6 +338,7 @@ class FilesAccessor:
         *,
         columns: Sequence[str] | None = None,
         id_column: str = "id",
+        overwrite: bool = False,
         dataset: FileDataset | None = None,
     ) -> pd.DataFrame:
         """Upload every row's local files to ``<into_path>/<id>/<name>`` concurrently.
@@ -267,8 +359,96 @@ class FilesAccessor:
                 transfers.append((src.path, into.child(job.id, name)))
         for path, _ in transfers:
             if not path.is_file():
-                raise FileNotFoundError(os.strerror(2) + f": {path}")
-        (dataset or default_dataset()).engine.upload(transfers)
+                raise ObjectNotFoundError(f"no such file: {path}")
+        engine = (dataset or default_dataset()).engine
+        if not overwrite:
+            engine.refuse_existing(into, _row_names(jobs))
+        engine.upload(transfers, overwrite=overwrite)
+        return self._replaced(
+            cols, jobs, id_column, lambda job, name: into.child(job.id, name).output()
+        )
+
+    def pack(
+        self,
+        into_path: URILike,
+        *,
+        columns: Sequence[str] | None = None,
+        id_column: str = "id",
+        shard_size: int | str = "256MB",
+        dataset: FileDataset | None = None,
+    ) -> pd.DataFrame:
+        """Fuse every row's files into tar shards; return the DataFrame with member URIs.
+
+        Shards are ``<into_path>/shard-000000.tar``, ... (pax tar, rows in order,
+        a row's files adjacent, members ``<id>/<column>``), each with an index
+        ``shard-NNNNNN.tar.index.json``. Every file cell becomes a member URI
+        ``tar://<id>/<column>::<shard URI>``, readable everywhere a URI is.
+
+        Args:
+            into_path: ``s3://bucket/prefix/`` or a local directory, holding no shards yet.
+            columns: the file columns (default: detected).
+            id_column: the id column; without it ids are generated (and added).
+            shard_size: close a shard once it reaches this size (``"256MB"``, ``"1GiB"``, bytes).
+            dataset: the FileDataset (default: from the environment).
+
+        Example:
+            >>> packed = df.files.pack("s3://bucket/packed/")  # doctest: +SKIP
+            >>> packed.loc[0, "image.mha"]  # doctest: +SKIP
+            'tar://1/image.mha::s3://bucket/packed/shard-000000.tar'
+        """
+        cols, jobs = plan_rows(self._df, id_column=id_column, columns=columns)
+        into = parse_prefix(into_path)
+        size = parse_size(shard_size)
+        engine = (dataset or default_dataset()).engine
+        sink = ShardSink(engine, into, size)
+        members: dict[int, dict[str, TarMember]] = {}
+        try:
+            for chunk in iter_chunks(jobs, _CHUNK_ROWS):
+                with _staging() as stage:
+                    engine.download(_staged(chunk, stage))
+                    for job in chunk:
+                        files = [(name, stage / job.id / name) for name in job.inputs]
+                        members[job.position] = sink.add_row(job.id, files)
+        except BaseException:
+            sink.abort()
+            raise
+        sink.close()
+        return self._replaced(
+            cols, jobs, id_column, lambda job, name: members[job.position][name].output()
+        )
+
+    def unpack(
+        self,
+        into_path: URILike,
+        *,
+        columns: Sequence[str] | None = None,
+        id_column: str = "id",
+        overwrite: bool = False,
+        dataset: FileDataset | None = None,
+    ) -> pd.DataFrame:
+        """Copy every file (e.g. shard members) out to objects ``<into_path>/<id>/<name>``.
+
+        The way back from `pack`: no lock-in.
+
+        Example:
+            >>> loose = packed.files.unpack("s3://bucket/loose/")  # doctest: +SKIP
+        """
+        cols, jobs = plan_rows(self._df, id_column=id_column, columns=columns)
+        into = parse_prefix(into_path)
+        engine = (dataset or default_dataset()).engine
+        if not overwrite:
+            engine.refuse_existing(into, _row_names(jobs))
+        for chunk in iter_chunks(jobs, _CHUNK_ROWS):
+            with _staging() as stage:
+                engine.download(_staged(chunk, stage))
+                engine.upload(
+                    [
+                        (stage / job.id / name, into.child(job.id, name))
+                        for job in chunk
+                        for name in job.inputs
+                    ],
+                    overwrite=overwrite,
+                )
         return self._replaced(
             cols, jobs, id_column, lambda job, name: into.child(job.id, name).output()
         )

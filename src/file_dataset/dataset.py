@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -68,6 +69,10 @@ def _check_endpoint(url: str) -> str:
     return url
 
 
+_RUNTIMES: dict[tuple[object, ...], _Runtime] = {}
+_RUNTIMES_LOCK = threading.Lock()
+
+
 @dataclass
 class _Runtime:
     """What one process needs to transfer: built lazily, never pickled."""
@@ -88,8 +93,9 @@ class _Runtime:
 class FileDataset:
     """Moves files between S3 (or local directories) and local directories.
 
-    One FileDataset holds one S3 client per process, reused by every transfer,
-    with a connection pool sized to ``max_concurrency``. It pickles (worker
+    Every transfer reuses one S3 client per process (shared by FileDatasets of
+    the same configuration, e.g. the copies a dask worker unpickles), with a
+    connection pool sized to ``max_concurrency``. It pickles (worker
     processes build their own client) and its repr never shows a secret.
 
     Args:
@@ -100,7 +106,7 @@ class FileDataset:
         endpoint_url: an S3-compatible endpoint (MinIO, moto, rclone); defaults
             to the ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL`` environment variable.
         region_name: defaults to the session's or environment's region, else us-east-1.
-        max_concurrency: files transferred at once.
+        max_concurrency: files transferred at once; default 64 with obstore, 16 with boto3.
         retries: attempts per request (and per body cut mid-stream) before giving up.
         engine: ``"boto3"``, ``"obstore"`` (several times faster for many small
             files; ``pip install 'file-dataset[fast]'``) or ``"auto"`` (obstore
@@ -121,7 +127,7 @@ max_concurrency=16, engine='boto3', credentials='default chain')
         session: boto3.Session | None = None,
         endpoint_url: str | None = None,
         region_name: str | None = None,
-        max_concurrency: int = 16,
+        max_concurrency: int | None = None,
         retries: int = 5,
         engine: Engine = "auto",
     ) -> None:
@@ -133,6 +139,11 @@ max_concurrency=16, engine='boto3', credentials='default chain')
         self.engine_name = (
             "obstore" if engine == "obstore" or (engine == "auto" and has_obstore) else "boto3"
         )
+        if max_concurrency is None:
+            # obstore's requests cost little CPU and release the GIL, so it can keep
+            # many in flight (latency-bound on real S3); boto3's threads contend for
+            # the GIL beyond about 16.
+            max_concurrency = 64 if self.engine_name == "obstore" else 16
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         if retries < 1:
@@ -155,7 +166,6 @@ max_concurrency=16, engine='boto3', credentials='default chain')
         )
         self.max_concurrency = max_concurrency
         self.retries = retries
-        self._lock = threading.Lock()
         self._runtime: _Runtime | None = None
         self._local = LocalStore()
 
@@ -185,7 +195,6 @@ max_concurrency=16, engine='boto3', credentials='default chain')
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_lock"] = None
         state["_runtime"] = None
         if self._session is not None:
             # A Session does not pickle; ship what it resolves to.
@@ -193,10 +202,6 @@ max_concurrency=16, engine='boto3', credentials='default chain')
             state["_credentials"] = creds.get_frozen_credentials() if creds else None
             state["_session"] = None
         return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     # -- per-process runtime ------------------------------------------------
 
@@ -232,26 +237,49 @@ max_concurrency=16, engine='boto3', credentials='default chain')
     def _part_concurrency(self) -> int:
         return max(2, min(8, self.max_concurrency))
 
+    def _runtime_key(self) -> tuple[object, ...]:
+        creds = self._credentials
+        fingerprint = hashlib.sha256(repr(tuple(creds)).encode()).hexdigest() if creds else None
+        return (
+            os.getpid(),
+            self._endpoint_url,
+            self._region_name,
+            self.max_concurrency,
+            self.retries,
+            self.engine_name,
+            fingerprint,
+            id(self._session) if self._session is not None else None,
+        )
+
     def _rt(self) -> _Runtime:
         runtime = self._runtime
         if runtime is not None and runtime.pid == os.getpid():
             return runtime
-        with self._lock:
-            runtime = self._runtime
-            if runtime is None or runtime.pid != os.getpid():
-                client = self._make_client()
-                files = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="fd-file")
-                parts = ThreadPoolExecutor(self._part_concurrency, thread_name_prefix="fd-part")
-                s3 = S3Store(client, parts, attempts=self.retries)
-                fast = None
-                if self.engine_name == "obstore":
-                    from file_dataset.stores.objectstore import ObstoreStore
-
-                    fast = ObstoreStore(self._make_obstore, attempts=self.retries)
-                engine = TransferEngine(self._store_for, files)
-                runtime = _Runtime(os.getpid(), client, files, parts, s3, fast, engine)
-                self._runtime = runtime
+        # One runtime (client, pools) per configuration per process: copies
+        # unpickled in a worker (one per dask task) share it.
+        key = self._runtime_key()
+        with _RUNTIMES_LOCK:
+            runtime = _RUNTIMES.get(key)
+            if runtime is None:
+                runtime = self._build_runtime()
+                _RUNTIMES[key] = runtime
+            self._runtime = runtime
         return runtime
+
+    def _build_runtime(self) -> _Runtime:
+        client = self._make_client()
+        files = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="fd-file")
+        parts = ThreadPoolExecutor(self._part_concurrency, thread_name_prefix="fd-part")
+        s3 = S3Store(client, parts, attempts=self.retries)
+        fast = None
+        if self.engine_name == "obstore":
+            from file_dataset.stores.objectstore import ObstoreStore
+
+            fast = ObstoreStore(
+                self._make_obstore, attempts=self.retries, etag_is_md5=s3.etag_is_md5
+            )
+        engine = TransferEngine(self._store_for, files)
+        return _Runtime(os.getpid(), client, files, parts, s3, fast, engine)
 
     def _make_obstore(self, bucket: str) -> ObS3Store:
         from obstore.auth.boto3 import Boto3CredentialProvider
@@ -307,11 +335,12 @@ max_concurrency=16, engine='boto3', credentials='default chain')
         return self._rt().engine
 
     def close(self) -> None:
-        """Release the thread pools; a later transfer builds them again."""
-        with self._lock:
-            if self._runtime is not None:
-                self._runtime.close()
-                self._runtime = None
+        """Release the client's thread pools; a later transfer builds them again."""
+        with _RUNTIMES_LOCK:
+            runtime = _RUNTIMES.pop(self._runtime_key(), None)
+            self._runtime = None
+        if runtime is not None:
+            runtime.close()
 
     def __enter__(self) -> FileDataset:
         return self
@@ -342,6 +371,7 @@ max_concurrency=16, engine='boto3', credentials='default chain')
         into_path: URILike,
         *,
         id: object = None,
+        overwrite: bool = False,
     ) -> dict[str, str | Path]:
         """Upload ``{file name: local path}`` to ``<into_path>/<id>/<name>``.
 
@@ -349,6 +379,8 @@ max_concurrency=16, engine='boto3', credentials='default chain')
             mapping: file name (may contain ``/``) -> local path or ``file://`` URI.
             into_path: ``s3://bucket/prefix/`` or a local directory (files are copied).
             id: the sub-directory for these files; defaults to a new uuid4 hex.
+            overwrite: replace existing objects; without it an existing
+                destination is an `ObjectExistsError`, raised before any transfer.
 
         Returns:
             ``{name: "s3://bucket/prefix/<id>/<name>"}`` for S3, ``{name: Path}``
@@ -357,6 +389,8 @@ max_concurrency=16, engine='boto3', credentials='default chain')
         Raises:
             InvalidNameError, InvalidURIError: before anything is transferred.
             ObjectNotFoundError: a source file is missing, before anything is transferred.
+            ObjectExistsError: a destination exists and ``overwrite`` is False.
+            ObjectExistsError: a destination exists and ``overwrite`` is False.
 
         Example:
             >>> ds = FileDataset()
@@ -371,8 +405,44 @@ max_concurrency=16, engine='boto3', credentials='default chain')
         row_id = uuid.uuid4().hex if id is None else check_id(id)
         sources = {name: _local_source(value) for name, value in mapping.items()}
         jobs = [(src, prefix.child(row_id, name)) for name, src in sources.items()]
-        self.engine.upload(jobs)
+        if not overwrite:
+            self.engine.refuse_existing(prefix.child(row_id), list(sources))
+        self.engine.upload(jobs, overwrite=overwrite)
         return {name: dest.output() for name, (_, dest) in zip(sources, jobs, strict=True)}
+
+    def pack(
+        self,
+        mapping: Mapping[str, URILike],
+        into_path: URILike,
+        *,
+        shard_size: int | str = "256MB",
+    ) -> dict[str, str]:
+        """Fuse ``{file name: URI}`` into tar shards under ``into_path``; return member URIs.
+
+        Members are named by the mapping's names. See `FilesAccessor.pack` for the layout.
+
+        Example:
+            >>> ds.pack({"a.txt": "s3://bucket/a.txt"}, "s3://bucket/packed/")  # doctest: +SKIP
+            {'a.txt': 'tar://a.txt::s3://bucket/packed/shard-000000.tar'}
+        """
+        from file_dataset.packing import ShardSink
+        from file_dataset.shards import parse_size
+
+        check_names(list(mapping))
+        sources = {name: parse_uri(uri) for name, uri in mapping.items()}
+        into = parse_prefix(into_path)
+        sink = ShardSink(self.engine, into, parse_size(shard_size))
+        stage = Path(tempfile.mkdtemp(prefix="file-dataset-stage-"))
+        try:
+            files = self.downloader(sources).into_dir(stage)
+            members = sink.add_row("", list(files.items()))
+        except BaseException:
+            sink.abort()
+            raise
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        sink.close()
+        return {name: member.output() for name, member in members.items()}
 
     def map_batch(
         self,

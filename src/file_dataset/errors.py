@@ -16,6 +16,7 @@ The tree:
     ├── InvalidURIError      (ValueError)        malformed or unsupported URI
     ├── InvalidNameError     (ValueError)        unsafe file name or id
     ├── NoFileColumnsError   (ValueError)        a DataFrame without file columns
+    ├── ValidationError      (ValueError)        df.files.validate found bad cells
     ├── ObjectNotFoundError  (FileNotFoundError) object, bucket or file missing
     ├── AccessDeniedError    (PermissionError)   access denied, bad credentials
     ├── ObjectExistsError    (FileExistsError)   refusing to overwrite
@@ -45,6 +46,7 @@ __all__ = [
     "ObjectNotFoundError",
     "RowError",
     "TransferError",
+    "ValidationError",
 ]
 
 
@@ -88,6 +90,39 @@ class NoFileColumnsError(FileDatasetError, ValueError):
         >>> issubclass(NoFileColumnsError, ValueError)
         True
     """
+
+
+class ValidationError(FileDatasetError, ValueError):
+    """`df.files.validate` found problems; ``failure_cases`` lists every one.
+
+    ``failure_cases`` is pandera's table: one row per failure with its
+    ``column``, ``index`` (the row), ``check`` and ``failure_case`` (the value).
+    The pandera ``SchemaErrors`` is kept as ``__cause__``. Unlike it, this
+    error pickles, so it crosses process boundaries (dask workers).
+
+    Example:
+        >>> import pandas as pd
+        >>> cases = pd.DataFrame({"column": ["a"], "index": [3], "check": ["well-formed URI"],
+        ...                       "failure_case": ["http://x"]})
+        >>> print(ValidationError(cases))
+        1 validation failure(s):
+          row 3, column 'a': well-formed URI (got 'http://x')
+    """
+
+    def __init__(self, failure_cases: pd.DataFrame) -> None:
+        lines = [
+            f"  row {row['index']!r}, column {row['column']!r}: {row['check']} "
+            f"(got {row['failure_case']!r})"
+            for _, row in failure_cases.head(20).iterrows()
+        ]
+        more = len(failure_cases) - len(lines)
+        if more > 0:
+            lines.append(f"  ... and {more} more (see .failure_cases)")
+        super().__init__(f"{len(failure_cases)} validation failure(s):\n" + "\n".join(lines))
+        self.failure_cases = failure_cases
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ValidationError, (self.failure_cases,))
 
 
 class ObjectNotFoundError(FileDatasetError, FileNotFoundError):

@@ -25,9 +25,11 @@ from typing import Any, Literal
 from tqdm.auto import tqdm
 
 from file_dataset.errors import InvalidNameError, RowError
+from file_dataset.packing import ShardSink
 from file_dataset.plan import RowJob
+from file_dataset.runlog import write_marker
 from file_dataset.transfer import TransferEngine, safe_destination
-from file_dataset.uri import Location, check_names
+from file_dataset.uri import Location, StoreLocation, check_names
 
 __all__ = [
     "OnError",
@@ -135,19 +137,26 @@ class RowPipeline:
         in_flight: rows downloading, computing or uploading at once (bounds temp disk).
         on_error: ``"raise"`` stops at the first failure; ``"record"`` goes on.
         progress: show a tqdm progress bar.
+        sink: append outputs to shards instead of uploading one object per file.
+        overwrite: replace existing output objects (else `ObjectExistsError`).
+
+    After a row's outputs are uploaded, its completion marker is written
+    (`file_dataset.runlog`), so that an interrupted run can be resumed.
     """
 
     def __init__(
         self,
         engine: TransferEngine,
         fn: RowFn,
-        into: Location,
+        into: StoreLocation,
         *,
         max_workers: int = 1,
         executor: Executor | None = None,
         in_flight: int = 16,
         on_error: OnError = "raise",
         progress: bool = True,
+        sink: ShardSink | None = None,
+        overwrite: bool = False,
     ) -> None:
         if on_error not in ("raise", "record"):
             raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
@@ -162,6 +171,8 @@ class RowPipeline:
         self._on_error = on_error
         self._progress = progress
         self._stop = threading.Event()
+        self._sink = sink
+        self._overwrite = overwrite
 
     def run(self, jobs: Sequence[RowJob]) -> list[RowOutcome]:
         """Process every job; return outcomes in job order.
@@ -232,9 +243,14 @@ class RowPipeline:
             result = self._call_fn(input_dir, output_dir)
             files = collect_outputs(result, output_dir)
         with _stage("upload"):
-            jobs = [(path, self._into.child(job.id, name)) for name, path in files.items()]
-            self._engine.upload(jobs)
-        return {name: dest for name, (_, dest) in zip(files, jobs, strict=True)}
+            if self._sink is not None:
+                return dict(self._sink.add_row(job.id, list(files.items())))
+            outputs = {name: self._into.child(job.id, name) for name in files}
+            self._engine.upload(
+                [(path, outputs[name]) for name, path in files.items()], overwrite=self._overwrite
+            )
+            write_marker(self._engine, self._into, job.id, files, outputs, work)
+        return dict(outputs)
 
     def _check_running(self) -> None:
         if self._stop.is_set():

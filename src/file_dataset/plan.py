@@ -18,7 +18,7 @@ from file_dataset.uri import Location, check_id, check_names, parse_uri
 
 __all__ = ["RowJob", "file_columns", "is_null", "is_uri_cell", "plan_rows", "row_ids"]
 
-_URI_PREFIXES = ("s3://", "file://")
+_URI_PREFIXES = ("s3://", "file://", "tar://")
 
 
 def is_uri_cell(value: object) -> bool:
@@ -54,7 +54,8 @@ def file_columns(
     """The columns that hold files: ``columns`` if given, else detected.
 
     A column is detected when it has at least one non-null value and all of its
-    non-null values are ``s3://`` or ``file://`` URIs or `pathlib.Path` objects.
+    non-null values are ``s3://``, ``file://`` or ``tar://`` (shard member) URIs or
+    `pathlib.Path` objects.
 
     Example:
         >>> df = pd.DataFrame({"a.txt": ["s3://b/k"], "label": ["cat"], "id": [1]})

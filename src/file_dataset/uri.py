@@ -4,6 +4,7 @@ Supported forms:
 
 * ``s3://bucket/key`` -> `S3Location`
 * a local path (``str`` or `pathlib.Path`) or ``file:///abs/path`` -> `LocalLocation`
+* ``tar://<member>::<shard URI>`` -> `TarMember`, a member of a tar shard
 
 Anything else that looks like ``scheme:...`` (``http://x/y``, ``s3:/b/k``) is an
 `InvalidURIError`, so that a typo never turns into a local path by accident.
@@ -24,6 +25,8 @@ __all__ = [
     "LocalLocation",
     "Location",
     "S3Location",
+    "StoreLocation",
+    "TarMember",
     "check_id",
     "check_name",
     "check_names",
@@ -89,7 +92,35 @@ class LocalLocation:
         return self.path
 
 
-Location: TypeAlias = S3Location | LocalLocation
+StoreLocation: TypeAlias = S3Location | LocalLocation
+"""A whole object or file: what a store serves."""
+
+
+@dataclass(frozen=True, slots=True)
+class TarMember:
+    """One member of a tar shard: ``tar://<member>::<shard URI>``.
+
+    The form is fsspec's chained URL, so ``fsspec.open(str(member))`` reads it
+    too. It is a plain string: it round-trips through CSV and Parquet.
+
+    Example:
+        >>> m = parse_uri("tar://r1/image.mha::s3://bucket/packed/shard-000000.tar")
+        >>> m.member, str(m.shard)
+        ('r1/image.mha', 's3://bucket/packed/shard-000000.tar')
+    """
+
+    shard: StoreLocation
+    member: str
+
+    def __str__(self) -> str:
+        return f"tar://{self.member}::{self.shard}"
+
+    def output(self) -> str:
+        """The form in which results are returned to the user (a ``str``)."""
+        return str(self)
+
+
+Location: TypeAlias = S3Location | LocalLocation | TarMember
 
 
 def _check_bucket(bucket: str, raw: str) -> None:
@@ -129,8 +160,22 @@ def _parse_file(raw: str) -> LocalLocation:
     return LocalLocation(Path(path))
 
 
+def _parse_tar(raw: str) -> TarMember:
+    member, sep, shard = raw[len("tar://") :].partition("::")
+    if not sep or not shard:
+        raise InvalidURIError(f"malformed member URI {raw!r}: expected tar://<member>::<shard URI>")
+    try:
+        check_name(member)
+    except InvalidNameError as err:
+        raise InvalidURIError(f"malformed member URI {raw!r}: {err}") from None
+    location = _parse(shard, prefix=False)
+    if isinstance(location, TarMember):
+        raise InvalidURIError(f"malformed member URI {raw!r}: shards do not nest")
+    return TarMember(location, member)
+
+
 def _parse(value: str | os.PathLike[str] | Location, *, prefix: bool) -> Location:
-    if isinstance(value, S3Location | LocalLocation):
+    if isinstance(value, S3Location | LocalLocation | TarMember):
         return value
     if isinstance(value, os.PathLike):
         raw_path = os.fspath(value)
@@ -151,8 +196,11 @@ def _parse(value: str | os.PathLike[str] | Location, *, prefix: bool) -> Locatio
         return _parse_s3(value, prefix=prefix)
     if scheme == "file":
         return _parse_file(value)
+    if scheme == "tar" and not prefix:
+        return _parse_tar(value)
     raise InvalidURIError(
-        f"unsupported URI scheme {scheme!r} in {value!r} (supported: s3://, file://, local paths)"
+        f"unsupported URI scheme {scheme!r} in {value!r} "
+        "(supported: s3://, file://, tar://<member>::<shard>, local paths)"
     )
 
 
@@ -178,7 +226,7 @@ def parse_uri(value: str | os.PathLike[str] | Location) -> Location:
     return _parse(value, prefix=False)
 
 
-def parse_prefix(value: str | os.PathLike[str] | Location) -> Location:
+def parse_prefix(value: str | os.PathLike[str] | Location) -> StoreLocation:
     """Parse a destination "directory": ``s3://bucket/prefix/`` or a local directory.
 
     The trailing slash is optional and ``s3://bucket`` names the bucket's root.
@@ -190,6 +238,8 @@ def parse_prefix(value: str | os.PathLike[str] | Location) -> Location:
     loc = _parse(value, prefix=True)
     if isinstance(loc, S3Location):
         return S3Location(loc.bucket, loc.key.rstrip("/"))
+    if isinstance(loc, TarMember):
+        raise InvalidURIError(f"a destination must be a directory or prefix, not {value!s}")
     return loc
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from file_dataset.uri import Location
+from file_dataset.uri import StoreLocation
 
 __all__ = ["Store"]
 
-L_contra = TypeVar("L_contra", bound=Location, contravariant=True)
+L_contra = TypeVar("L_contra", bound=StoreLocation, contravariant=True)
 
 
 class Store(Protocol[L_contra]):
@@ -26,8 +26,21 @@ class Store(Protocol[L_contra]):
             ObjectNotFoundError: the object does not exist.
         """
 
-    def put(self, src: Path, loc: L_contra) -> None:
-        """Store the local file ``src`` at ``loc``; the object appears whole or not at all."""
+    def put(self, src: Path, loc: L_contra, *, overwrite: bool = False) -> None:
+        """Store the local file ``src`` at ``loc``; the object appears whole or not at all.
+
+        Raises:
+            ObjectExistsError: ``loc`` exists with other bytes and ``overwrite`` is False.
+        """
+
+    def list_keys(self, prefix: L_contra) -> list[str]:
+        """The objects under the directory or prefix ``prefix``, as relative names."""
 
     def exists(self, loc: L_contra) -> bool:
         """Whether the object exists."""
+
+    def read_range(self, loc: L_contra, start: int, length: int) -> bytes:
+        """Bytes ``[start, start + length)`` of the object; fewer is an `IntegrityError`."""
+
+    def read_all(self, loc: L_contra) -> bytes:
+        """The whole object, in memory (small objects only: shard indexes)."""

@@ -20,7 +20,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +42,7 @@ from file_dataset.errors import (
     AccessDeniedError,
     FileDatasetError,
     IntegrityError,
+    ObjectExistsError,
     ObjectNotFoundError,
     TransferError,
 )
@@ -51,13 +52,13 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef, GetObjectOutputTypeDef
 
-__all__ = ["S3Store", "S3Tuning", "retrying", "translate_error"]
+__all__ = ["MD5_ETAG", "S3Store", "S3Tuning", "expected_etags", "retrying", "translate_error"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MiB = 1024 * 1024
-_MD5_ETAG = re.compile(r'^"?([0-9a-f]{32})"?$')
+MD5_ETAG = re.compile(r'^"?([0-9a-f]{32})"?$')
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404"}
 _DENIED = {
     "AccessDenied",
@@ -131,6 +132,8 @@ def translate_error(err: Exception, loc: S3Location, op: str) -> FileDatasetErro
             return AccessDeniedError(
                 f"access denied to bucket {loc.bucket!r} ({code or status}) during {op} {loc}"
             )
+        if op == "PUT" and (code in ("PreconditionFailed", "ConditionalRequestConflict")):
+            return ObjectExistsError(f"{loc} already exists (pass overwrite=True to replace it)")
         if code == "PreconditionFailed" or status == 412:
             return IntegrityError(f"{loc} changed while it was being downloaded ({op})")
         return TransferError(f"{op} {loc} failed: {code or 'error'} (HTTP {status})")
@@ -162,12 +165,36 @@ def retrying(attempts: int, loc: S3Location, op: str, attempt: Callable[[int], T
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _expected_md5(resp: GetObjectOutputTypeDef) -> str | None:
+def _expected_md5(resp: Mapping[str, Any]) -> str | None:
     """The MD5 the ETag promises, when it is one (not multipart, not SSE-KMS/SSE-C)."""
     if resp.get("ServerSideEncryption") == "aws:kms" or resp.get("SSECustomerAlgorithm"):
         return None
-    match = _MD5_ETAG.match(resp.get("ETag", ""))
+    match = MD5_ETAG.match(resp.get("ETag", ""))
     return match.group(1) if match else None
+
+
+def expected_etags(src: Path, tuning: S3Tuning) -> set[str]:
+    """The ETags ``src`` gets from a single PUT and from a multipart upload with ``tuning``.
+
+    Example:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "x"
+        >>> _ = p.write_bytes(b"")
+        >>> sorted(expected_etags(p, S3Tuning()))
+        ['d41d8cd98f00b204e9800998ecf8427e']
+    """
+    whole = hashlib.md5()  # noqa: S324 - ETag
+    parts = []
+    size = src.stat().st_size
+    with src.open("rb") as f:
+        for _, length in tuning.parts(size):
+            chunk = f.read(length)
+            whole.update(chunk)
+            parts.append(hashlib.md5(chunk).digest())  # noqa: S324 - ETag
+    tags = {whole.hexdigest()}
+    if size > tuning.multipart_threshold:
+        tags.add(f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}")  # noqa: S324
+    return tags
 
 
 def _b64md5(data: bytes) -> str:
@@ -305,24 +332,49 @@ class S3Store:
 
     # -- put --------------------------------------------------------------
 
-    def put(self, src: Path, loc: S3Location) -> None:
-        """Upload ``src`` to ``loc``: one PUT with Content-MD5, or a multipart upload."""
-        size = src.stat().st_size
-        if size <= self._tuning.multipart_threshold:
-            data = src.read_bytes()
-            self._call(
-                loc,
-                "PUT",
-                self.client.put_object,
-                Bucket=loc.bucket,
-                Key=loc.key,
-                Body=data,
-                ContentMD5=_b64md5(data),
-            )
-            return
-        self._put_multipart(src, loc, size)
+    def put(self, src: Path, loc: S3Location, *, overwrite: bool = False) -> None:
+        """Upload ``src`` to ``loc``: one PUT with Content-MD5, or a multipart upload.
 
-    def _put_multipart(self, src: Path, loc: S3Location, size: int) -> None:
+        Without ``overwrite`` the write is conditional (``If-None-Match: *``); if
+        the object exists, it counts as ours only when its size and ETag match
+        ``src`` (a retried PUT whose first reply was lost), else `ObjectExistsError`.
+        """
+        size = src.stat().st_size
+        condition: dict[str, Any] = {} if overwrite else {"IfNoneMatch": "*"}
+        try:
+            if size <= self._tuning.multipart_threshold:
+                data = src.read_bytes()
+                self._call(
+                    loc,
+                    "PUT",
+                    self.client.put_object,
+                    Bucket=loc.bucket,
+                    Key=loc.key,
+                    Body=data,
+                    ContentMD5=_b64md5(data),
+                    **condition,
+                )
+            else:
+                self._put_multipart(src, loc, size, condition)
+        except (ObjectExistsError, ObjectNotFoundError):
+            # 412: it exists. 404 NoSuchUpload: a retried complete whose first reply was lost.
+            if overwrite or not self._is_same(loc, src):
+                raise
+            log.debug("PUT %s: the object is already ours (a retried request landed)", loc)
+
+    def _is_same(self, loc: S3Location, src: Path) -> bool:
+        """Whether the object at ``loc`` has ``src``'s size and ETag."""
+        try:
+            head = self.client.head_object(Bucket=loc.bucket, Key=loc.key)
+        except (ClientError, BotoCoreError):
+            return False
+        if head["ContentLength"] != src.stat().st_size:
+            return False
+        return head.get("ETag", "").strip('"') in expected_etags(src, self._tuning)
+
+    def _put_multipart(
+        self, src: Path, loc: S3Location, size: int, condition: dict[str, Any]
+    ) -> None:
         upload = self._call(
             loc, "PUT", self.client.create_multipart_upload, Bucket=loc.bucket, Key=loc.key
         )
@@ -359,6 +411,7 @@ class S3Store:
                 Key=loc.key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": done},
+                **condition,
             )
         except BaseException:
             self._abort(loc, upload_id)
@@ -366,13 +419,72 @@ class S3Store:
         finally:
             os.close(fd)
 
+    def list_keys(self, prefix: S3Location) -> list[str]:
+        """Keys under the prefix ``prefix/``, relative to it (one LIST per 1,000 keys)."""
+        base = f"{prefix.key.rstrip('/')}/" if prefix.key else ""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=prefix.bucket, Prefix=base
+        )
+        try:
+            return [obj["Key"][len(base) :] for page in pages for obj in page.get("Contents", [])]
+        except (ClientError, BotoCoreError) as err:
+            raise translate_error(err, prefix, "LIST") from err
+
     def _abort(self, loc: S3Location, upload_id: str) -> None:
         try:
             self.client.abort_multipart_upload(Bucket=loc.bucket, Key=loc.key, UploadId=upload_id)
         except (ClientError, BotoCoreError):
             log.warning("could not abort multipart upload of %s; a lifecycle rule will", loc)
 
+    # -- ranges -----------------------------------------------------------
+
+    def read_range(self, loc: S3Location, start: int, length: int) -> bytes:
+        """Bytes ``[start, start + length)`` of the object, in one ranged GET (retried)."""
+
+        def attempt(_: int) -> bytes:
+            resp = self._call(
+                loc,
+                "GET",
+                self.client.get_object,
+                Bucket=loc.bucket,
+                Key=loc.key,
+                Range=f"bytes={start}-{start + length - 1}",
+            )
+            body = resp["Body"]
+            try:
+                data = body.read()
+            finally:
+                body.close()
+            if len(data) != length:
+                raise IntegrityError(
+                    f"GET {loc}: wanted {length} bytes at {start}, got {len(data)}"
+                )
+            return bytes(data)
+
+        return self._retrying(loc, "GET", attempt)
+
+    def read_all(self, loc: S3Location) -> bytes:
+        """The whole object in one GET (retried)."""
+
+        def attempt(_: int) -> bytes:
+            resp = self._call(loc, "GET", self.client.get_object, Bucket=loc.bucket, Key=loc.key)
+            body = resp["Body"]
+            try:
+                data = body.read()
+            finally:
+                body.close()
+            if len(data) != resp["ContentLength"]:
+                raise IntegrityError(f"GET {loc}: body shorter than its Content-Length")
+            return bytes(data)
+
+        return self._retrying(loc, "GET", attempt)
+
     # -- head -------------------------------------------------------------
+
+    def etag_is_md5(self, loc: S3Location) -> bool:
+        """Whether ``loc``'s ETag is the MD5 of its bytes (not under SSE-KMS or SSE-C)."""
+        resp = self._call(loc, "HEAD", self.client.head_object, Bucket=loc.bucket, Key=loc.key)
+        return _expected_md5(resp) is not None
 
     def exists(self, loc: S3Location) -> bool:
         """Whether the object exists (one HEAD request)."""
