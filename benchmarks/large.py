@@ -9,6 +9,7 @@ import json
 import resource
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from botocore.credentials import ReadOnlyCredentials
@@ -38,7 +39,7 @@ def main() -> None:
     if mode == "ours-down":
         ds.downloader({n: f"{prefix}/{n}" for n in names}).into_dir(local)
     elif mode == "ours-up":
-        ds.upload_files({n: Path(local) / n for n in names}, prefix + "-up", id=engine)
+        ds.upload_files({n: Path(local) / n for n in names}, prefix + "-up", id=uuid.uuid4().hex)
     elif mode == "boto3-down":
         for n in names:
             body = client.get_object(Bucket=bucket, Key=f"{key}/{n}")["Body"]

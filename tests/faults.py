@@ -34,6 +34,8 @@ class FaultProxy:
         self.port = _free_port()
         self.rate = 0.0
         self.modes: Sequence[str] = MODES
+        self.only: bytes | None = None
+        self.budget: int | None = None
         self.stall_seconds = 0.2
         self.counts: Counter[str] = Counter()
         self._random = random.Random(seed)
@@ -46,16 +48,34 @@ class FaultProxy:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def set(self, rate: float, modes: Sequence[str] = MODES) -> None:
-        """From now on, fault each request with probability ``rate``, by one of ``modes``."""
-        with self._lock:
-            self.rate, self.modes = rate, tuple(modes)
+    def set(
+        self,
+        rate: float,
+        modes: Sequence[str] = MODES,
+        *,
+        only: bytes | None = None,
+        budget: int | None = None,
+    ) -> None:
+        """From now on, fault requests with probability ``rate``, by one of ``modes``.
 
-    def _decide(self) -> str | None:
+        ``only``: fault just the requests whose first line contains it (b"PUT ",
+        b"partNumber="); ``budget``: stop after that many faults.
+        """
+        with self._lock:
+            self.rate, self.modes, self.only, self.budget = rate, tuple(modes), only, budget
+            self.counts.clear()
+
+    def _decide(self, first_line: bytes) -> str | None:
         with self._lock:
             self.counts["requests"] += 1
+            if self.only is not None and self.only not in first_line:
+                return None
+            if self.budget is not None and self.budget <= 0:
+                return None
             if self._random.random() >= self.rate:
                 return None
+            if self.budget is not None:
+                self.budget -= 1
             mode = self._random.choice(list(self.modes))
             self.counts[mode] += 1
             return mode
@@ -79,6 +99,10 @@ class FaultProxy:
             self._loop.run_forever()
         finally:
             server.close()
+            for task in asyncio.all_tasks(self._loop):
+                task.cancel()
+            self._loop.run_until_complete(asyncio.sleep(0))
+            self._loop.close()
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         try:
@@ -118,7 +142,7 @@ class _Connection:
         while not self.done and (data := await self.client_r.read(65536)):
             if self.new_request:
                 self.new_request = False
-                self.mode, self.head = self.proxy._decide(), b""
+                self.mode, self.head = self.proxy._decide(data.split(b"\r\n", 1)[0]), b""
                 if self.mode == "reset":
                     self.drop()
                     return
@@ -139,7 +163,10 @@ class _Connection:
     async def downstream(self) -> None:
         while not self.done and (data := await self.up_r.read(65536)):
             self.new_request = True
-            if self.mode in ("cut", "flip"):
+            if self.mode == "flip-body" and data:  # headers went by; flip the body's first byte
+                data = bytes([data[0] ^ 0x01]) + data[1:]
+                self.mode = None
+            elif self.mode in ("cut", "flip"):
                 self.head += data
                 end = self.head.find(b"\r\n\r\n")
                 if end < 0:
@@ -155,7 +182,9 @@ class _Connection:
                     flipped = bytearray(data)
                     flipped[body_at] ^= 0x01
                     data = bytes(flipped)
-                self.mode = None
+                    self.mode = None
+                else:
+                    self.mode = "flip-body"  # the body comes in a later read
             self.client_w.write(data)
             await self.client_w.drain()
         self.client_w.close()

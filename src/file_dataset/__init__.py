@@ -26,6 +26,7 @@ from file_dataset.errors import (
     TransferError,
     ValidationError,
 )
+from file_dataset.runlog import read_manifest
 from file_dataset.schema import schema
 
 if _find_spec("dask") is not None:
@@ -52,5 +53,6 @@ __all__ = [
     "TransferError",
     "ValidationError",
     "__version__",
+    "read_manifest",
     "schema",
 ]

@@ -71,7 +71,7 @@ class FilesAccessor:
     takes ``columns=[...]`` to name them (then plain strings are local paths).
     A column's name is the file's name in the row's directory.
 
-    Example:
+    Examples:
         >>> import pandas as pd, file_dataset
         >>> df = pd.DataFrame({"image.mha": ["s3://bucket/1.mha"], "id": [1]})
         >>> df.files.columns()
@@ -84,7 +84,7 @@ class FilesAccessor:
     def columns(self, columns: Sequence[str] | None = None, *, id_column: str = "id") -> list[str]:
         """The file columns: ``columns`` if given (checked), else the detected ones.
 
-        Example:
+        Examples:
             >>> pd.DataFrame({"a": ["s3://b/k"], "n": [1]}).files.columns()
             ['a']
         """
@@ -110,7 +110,7 @@ class FilesAccessor:
             exists: also check, concurrently, that every object exists.
             dataset: the FileDataset for ``exists`` (default: from the environment).
 
-        Example:
+        Examples:
             >>> df = pd.DataFrame({"a.txt": ["s3://bucket/a"], "id": [1]})
             >>> df.files.validate() is df
             True
@@ -184,7 +184,7 @@ class FilesAccessor:
             output name (str URIs for S3, `Path` for a local ``into_path``). The
             input file columns are not carried over, so maps chain.
 
-        Example:
+        Examples:
             >>> def shout(input_dir, output_dir):  # doctest: +SKIP
             ...     text = (input_dir / "a.txt").read_text()
             ...     (output_dir / "b.txt").write_text(text.upper())
@@ -292,7 +292,7 @@ class FilesAccessor:
             id_column: the id column.
             dataset: the FileDataset (default: from the environment).
 
-        Example:
+        Examples:
             >>> with df.files.download_row(0) as tmp:  # doctest: +SKIP
             ...     print(sorted(p.name for p in tmp.iterdir()))
             ['image.mha']
@@ -319,7 +319,7 @@ class FilesAccessor:
             A copy of the DataFrame with each file cell replaced by its local `Path`
             (and ``id_column`` added when it was missing).
 
-        Example:
+        Examples:
             >>> local = df.files.download("data/")  # doctest: +SKIP
         """
         cols, jobs = plan_rows(self._df, id_column=id_column, columns=columns)
@@ -346,7 +346,7 @@ class FilesAccessor:
         Returns:
             A copy of the DataFrame with each file cell replaced by its new URI.
 
-        Example:
+        Examples:
             >>> remote = local.files.upload("s3://bucket/data/")  # doctest: +SKIP
         """
         cols, jobs = plan_rows(self._df, id_column=id_column, columns=columns)
@@ -391,7 +391,7 @@ class FilesAccessor:
             shard_size: close a shard once it reaches this size (``"256MB"``, ``"1GiB"``, bytes).
             dataset: the FileDataset (default: from the environment).
 
-        Example:
+        Examples:
             >>> packed = df.files.pack("s3://bucket/packed/")  # doctest: +SKIP
             >>> packed.loc[0, "image.mha"]  # doctest: +SKIP
             'tar://1/image.mha::s3://bucket/packed/shard-000000.tar'
@@ -430,7 +430,7 @@ class FilesAccessor:
 
         The way back from `pack`: no lock-in.
 
-        Example:
+        Examples:
             >>> loose = packed.files.unpack("s3://bucket/loose/")  # doctest: +SKIP
         """
         cols, jobs = plan_rows(self._df, id_column=id_column, columns=columns)

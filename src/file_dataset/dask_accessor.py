@@ -5,7 +5,7 @@ the workers, and returns a lazy dask DataFrame. The FileDataset travels inside
 the tasks (frozen credentials or environment-based, never a live client); each
 worker process builds one client and reuses it for every partition.
 
-Example:
+Examples:
     >>> import dask.dataframe as dd, pandas as pd, file_dataset
     >>> ddf = dd.from_pandas(pd.DataFrame({"a.txt": ["s3://bkt/a"], "id": [1]}), npartitions=1)
     >>> out = ddf.files.map(print, "s3://bkt/out/", outputs=["b.txt"])
@@ -63,7 +63,7 @@ def _validate_partition(part: pd.DataFrame, options: dict[str, Any]) -> pd.DataF
 class DaskFilesAccessor:
     """``ddf.files``: the pandas accessor, run partition by partition on a dask cluster.
 
-    Example:
+    Examples:
         >>> import dask.dataframe as dd, pandas as pd
         >>> ddf = dd.from_pandas(pd.DataFrame({"a.txt": ["s3://bkt/a"]}), npartitions=1)
         >>> ddf.files.validate().compute().shape
@@ -108,7 +108,7 @@ class DaskFilesAccessor:
             A lazy dask DataFrame: the id column, one column per output, and
             ``error`` with ``on_error="record"``.
 
-        Example:
+        Examples:
             >>> out = ddf.files.map(fn, "s3://bkt/out/", outputs=["out.mha"])  # doctest: +SKIP
             >>> out.compute()  # doctest: +SKIP
         """
@@ -150,7 +150,7 @@ class DaskFilesAccessor:
 
         Raises `ValidationError` at ``compute()`` time.
 
-        Example:
+        Examples:
             >>> checked = ddf.files.validate(exists=True).persist()  # doctest: +SKIP
         """
         options = {

@@ -22,6 +22,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials, ReadOnlyCredentials
 
 from file_dataset.errors import InvalidURIError, ObjectNotFoundError
+from file_dataset.redaction import register_secret
 from file_dataset.stores.base import Store
 from file_dataset.stores.local import LocalStore
 from file_dataset.stores.s3 import S3Store
@@ -112,7 +113,7 @@ class FileDataset:
             files; ``pip install 'file-dataset[fast]'``) or ``"auto"`` (obstore
             when installed, else boto3).
 
-    Example:
+    Examples:
         >>> ds = FileDataset(endpoint_url="http://127.0.0.1:9000", region_name="eu-west-1",
         ...                  engine="boto3")
         >>> ds
@@ -150,6 +151,8 @@ max_concurrency=16, engine='boto3', credentials='default chain')
             raise ValueError(f"retries must be >= 1, got {retries}")
         if isinstance(credentials, Credentials):
             credentials = credentials.get_frozen_credentials()
+        if credentials is not None:
+            register_secret(credentials.secret_key, credentials.token)
         self._credentials = credentials
         self._session = session
         endpoint = (
@@ -193,6 +196,11 @@ max_concurrency=16, engine='boto3', credentials='default chain')
             f"credentials={source!r})"
         )
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._credentials is not None:  # e.g. in a dask worker: keep them out of its logs
+            register_secret(self._credentials.secret_key, self._credentials.token)
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_runtime"] = None
@@ -207,6 +215,10 @@ max_concurrency=16, engine='boto3', credentials='default chain')
 
     def _make_client(self) -> S3Client:
         session = self._session or boto3.Session()
+        resolved = session.get_credentials()
+        if resolved is not None:  # the default chain's secrets are redacted from logs too
+            frozen = resolved.get_frozen_credentials()
+            register_secret(frozen.secret_key, frozen.token)
         kwargs: dict[str, Any] = {}
         if self._credentials is not None:
             kwargs = {
@@ -322,7 +334,7 @@ max_concurrency=16, engine='boto3', credentials='default chain')
     def client(self) -> S3Client:
         """The boto3 S3 client of this process (created on first use).
 
-        Example:
+        Examples:
             >>> ds = FileDataset(endpoint_url="http://127.0.0.1:9000")
             >>> ds.client is ds.client
             True
@@ -357,7 +369,7 @@ max_concurrency=16, engine='boto3', credentials='default chain')
             InvalidNameError: a name is absolute, has a ``..`` segment, is empty, ...
             InvalidURIError: a URI is malformed.
 
-        Example:
+        Examples:
             >>> ds = FileDataset()
             >>> d = ds.downloader({"image.mha": "s3://my-bucket/image.mha"})
             >>> d.names
@@ -392,7 +404,7 @@ max_concurrency=16, engine='boto3', credentials='default chain')
             ObjectExistsError: a destination exists and ``overwrite`` is False.
             ObjectExistsError: a destination exists and ``overwrite`` is False.
 
-        Example:
+        Examples:
             >>> ds = FileDataset()
             >>> import tempfile; src = Path(tempfile.mkdtemp()) / "a.txt"
             >>> _ = src.write_text("hi")
@@ -421,7 +433,7 @@ max_concurrency=16, engine='boto3', credentials='default chain')
 
         Members are named by the mapping's names. See `FilesAccessor.pack` for the layout.
 
-        Example:
+        Examples:
             >>> ds.pack({"a.txt": "s3://bucket/a.txt"}, "s3://bucket/packed/")  # doctest: +SKIP
             {'a.txt': 'tar://a.txt::s3://bucket/packed/shard-000000.tar'}
         """
@@ -462,7 +474,7 @@ max_concurrency=16, engine='boto3', credentials='default chain')
         Returns:
             The DataFrame of output URIs that ``df.files.map`` returns.
 
-        Example:
+        Examples:
             >>> ds.map_batch(df, fn=resample, upload_options={  # doctest: +SKIP
             ...     "into_path": "s3://my-bucket/resampled/"})
         """
@@ -487,7 +499,7 @@ def _local_source(value: URILike) -> Path:
 class Downloader:
     """A checked plan to download ``{file name: URI}``; run it with `into_dir` or `into_temp_dir`.
 
-    Example:
+    Examples:
         >>> ds = FileDataset()
         >>> with ds.downloader({}).into_temp_dir() as tmp:
         ...     tmp.is_dir()
@@ -510,7 +522,7 @@ class Downloader:
 
         Files appear under their final names only when complete.
 
-        Example:
+        Examples:
             >>> ds = FileDataset()
             >>> ds.downloader({}).into_dir(tempfile.mkdtemp())
             {}
@@ -527,7 +539,7 @@ class Downloader:
 
         The directory is removed also when the body (or the download) raises.
 
-        Example:
+        Examples:
             >>> ds = FileDataset()
             >>> with ds.downloader({}).into_temp_dir() as tmp:
             ...     oct(tmp.stat().st_mode & 0o777)
@@ -558,7 +570,7 @@ def default_dataset() -> FileDataset:
 
     Used by every `df.files` method called without ``dataset=``.
 
-    Example:
+    Examples:
         >>> default_dataset() is default_dataset()
         True
     """

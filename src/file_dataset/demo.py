@@ -1,6 +1,6 @@
 """`file-dataset demo`: the whole workflow on an embedded S3 server, no AWS account needed.
 
-Example:
+Examples:
     $ file-dataset demo
 """
 
@@ -32,7 +32,7 @@ def embedded_s3() -> Iterator[str]:
 
     Needs the ``demo`` extra (``pip install 'file-dataset[demo]'``).
 
-    Example:
+    Examples:
         >>> with embedded_s3() as endpoint:  # doctest: +SKIP
         ...     ds = FileDataset(endpoint_url=endpoint)
     """
@@ -59,7 +59,7 @@ def normalize_signal(input_dir: Path, output_dir: Path) -> dict[str, Path]:
 
     Reads ``signal.csv`` (one number a line), writes the z-scored signal and its statistics.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> d = Path(tempfile.mkdtemp())
         >>> _ = (d / "signal.csv").write_text("1\n2\n3\n")
@@ -89,7 +89,7 @@ def _seed_bucket(ds: FileDataset, count: int) -> list[str]:
 def run_demo(echo: Callable[[str], None] = print, *, rows: int = 24) -> int:
     """Run the demo; return the process exit code.
 
-    Example:
+    Examples:
         >>> run_demo(echo=lambda line: None, rows=3)  # doctest: +SKIP
         0
     """
@@ -158,7 +158,7 @@ def _demo_dataframe(ds: FileDataset, uris: list[str], echo: Callable[[str], None
 def summarize(input_dir: Path, output_dir: Path) -> dict[str, Path]:
     r"""The demo's second step: one line of text from ``stats.json``.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> d = Path(tempfile.mkdtemp())
         >>> _ = (d / "stats.json").write_text('{"n": 3, "mean": 2.0, "stdev": 1.0}')

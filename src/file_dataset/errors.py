@@ -53,7 +53,7 @@ __all__ = [
 class FileDatasetError(Exception):
     """Root of every exception raised by file-dataset.
 
-    Example:
+    Examples:
         >>> issubclass(InvalidURIError, FileDatasetError)
         True
     """
@@ -62,7 +62,7 @@ class FileDatasetError(Exception):
 class InvalidURIError(FileDatasetError, ValueError):
     """A URI is malformed or has an unsupported scheme; raised before any transfer.
 
-    Example:
+    Examples:
         >>> from file_dataset.uri import parse_uri
         >>> parse_uri("http://x/y")
         Traceback (most recent call last):
@@ -74,7 +74,7 @@ class InvalidURIError(FileDatasetError, ValueError):
 class InvalidNameError(FileDatasetError, ValueError):
     """A file name or id could escape its directory or is otherwise unusable.
 
-    Example:
+    Examples:
         >>> from file_dataset.uri import check_name
         >>> check_name("../evil")
         Traceback (most recent call last):
@@ -86,7 +86,7 @@ class InvalidNameError(FileDatasetError, ValueError):
 class NoFileColumnsError(FileDatasetError, ValueError):
     """A DataFrame given to a `df.files` method has no file columns.
 
-    Example:
+    Examples:
         >>> issubclass(NoFileColumnsError, ValueError)
         True
     """
@@ -100,7 +100,7 @@ class ValidationError(FileDatasetError, ValueError):
     The pandera ``SchemaErrors`` is kept as ``__cause__``. Unlike it, this
     error pickles, so it crosses process boundaries (dask workers).
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> cases = pd.DataFrame({"column": ["a"], "index": [3], "check": ["well-formed URI"],
         ...                       "failure_case": ["http://x"]})
@@ -128,7 +128,7 @@ class ValidationError(FileDatasetError, ValueError):
 class ObjectNotFoundError(FileDatasetError, FileNotFoundError):
     """The object, its bucket, or a local source file does not exist.
 
-    Example:
+    Examples:
         >>> isinstance(ObjectNotFoundError("no such object: s3://b/k"), FileNotFoundError)
         True
     """
@@ -137,7 +137,7 @@ class ObjectNotFoundError(FileDatasetError, FileNotFoundError):
 class AccessDeniedError(FileDatasetError, PermissionError):
     """Access was denied, or the credentials are missing, invalid or expired.
 
-    Example:
+    Examples:
         >>> isinstance(AccessDeniedError("access denied to bucket 'b'"), PermissionError)
         True
     """
@@ -146,7 +146,7 @@ class AccessDeniedError(FileDatasetError, PermissionError):
 class ObjectExistsError(FileDatasetError, FileExistsError):
     """The destination already exists and overwriting was not requested.
 
-    Example:
+    Examples:
         >>> isinstance(ObjectExistsError("exists: s3://b/k"), FileExistsError)
         True
     """
@@ -155,7 +155,7 @@ class ObjectExistsError(FileDatasetError, FileExistsError):
 class TransferError(FileDatasetError, OSError):
     """A transfer failed for good (retries exhausted, or a non-retryable server error).
 
-    Example:
+    Examples:
         >>> isinstance(TransferError("GET s3://b/k failed"), OSError)
         True
     """
@@ -164,7 +164,7 @@ class TransferError(FileDatasetError, OSError):
 class IntegrityError(TransferError):
     """The bytes received do not match the size or checksum the server announced.
 
-    Example:
+    Examples:
         >>> issubclass(IntegrityError, TransferError)
         True
     """
@@ -179,7 +179,7 @@ class RowError(FileDatasetError):
         stage: ``"download"``, ``"fn"`` or ``"upload"``.
         partial: the result DataFrame of the rows that finished before the failure.
 
-    Example:
+    Examples:
         >>> err = RowError(row=3, id="a", stage="fn", message="boom")
         >>> str(err)
         "row 3 (id 'a') failed in fn: boom"

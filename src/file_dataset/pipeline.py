@@ -87,7 +87,7 @@ def collect_outputs(result: Mapping[str, Any] | None, output_dir: Path) -> dict[
     path. A returned path that is missing, not a regular file (a directory, a
     symlink: never followed) or outside ``output_dir`` is an error.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> out = Path(tempfile.mkdtemp())
         >>> _ = (out / "a.txt").write_text("a")
@@ -186,12 +186,12 @@ class RowPipeline:
         pool = ThreadPoolExecutor(self._in_flight, thread_name_prefix="fd-row")
         pending: set[Future[RowOutcome]] = set()
         try:
-            for job in jobs:
+            for turn, job in enumerate(jobs):
                 if len(pending) >= self._in_flight:
                     self._collect(pending, outcomes, bar)
                 if self._stop.is_set():
                     break
-                pending.add(pool.submit(self._row, job))
+                pending.add(pool.submit(self._row, job, turn))
             while pending:
                 self._collect(pending, outcomes, bar)
         finally:
@@ -214,10 +214,10 @@ class RowPipeline:
 
     # -- one row --------------------------------------------------------------
 
-    def _row(self, job: RowJob) -> RowOutcome:
+    def _row(self, job: RowJob, turn: int) -> RowOutcome:
         work = Path(tempfile.mkdtemp(prefix="file-dataset-row-"))
         try:
-            return RowOutcome(job, outputs=self._process(job, work))
+            return RowOutcome(job, outputs=self._process(job, turn, work))
         except _StageError as failure:
             if self._on_error == "raise":
                 self._stop.set()  # no later row starts its fn
@@ -225,7 +225,7 @@ class RowPipeline:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _process(self, job: RowJob, work: Path) -> dict[str, Location]:
+    def _process(self, job: RowJob, turn: int, work: Path) -> dict[str, Location]:
         input_dir, output_dir = work / "input", work / "output"
         input_dir.mkdir()
         output_dir.mkdir()
@@ -236,9 +236,9 @@ class RowPipeline:
                     [(src, safe_destination(input_dir, name)) for name, src in job.inputs.items()]
                 )
         except BaseException:
-            self._turns.skip(job.position)
+            self._turns.skip(turn)
             raise
-        with self._turns.turn(job.position), _stage("fn"):
+        with self._turns.turn(turn), _stage("fn"):
             self._check_running()
             result = self._call_fn(input_dir, output_dir)
             files = collect_outputs(result, output_dir)

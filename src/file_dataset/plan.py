@@ -24,7 +24,7 @@ _URI_PREFIXES = ("s3://", "file://", "tar://")
 def is_uri_cell(value: object) -> bool:
     """Whether a cell looks like a file reference for column auto-detection.
 
-    Example:
+    Examples:
         >>> from pathlib import Path
         >>> is_uri_cell("s3://b/k"), is_uri_cell(Path("x")), is_uri_cell("plain text")
         (True, True, False)
@@ -37,7 +37,7 @@ def is_uri_cell(value: object) -> bool:
 def is_null(value: object) -> bool:
     """Whether a cell is null (None, NaN, NA); a Path never is.
 
-    Example:
+    Examples:
         >>> is_null(None), is_null(float("nan")), is_null("s3://b/k")
         (True, True, False)
     """
@@ -57,11 +57,16 @@ def file_columns(
     non-null values are ``s3://``, ``file://`` or ``tar://`` (shard member) URIs or
     `pathlib.Path` objects.
 
-    Example:
+    Examples:
         >>> df = pd.DataFrame({"a.txt": ["s3://b/k"], "label": ["cat"], "id": [1]})
         >>> file_columns(df)
         ['a.txt']
     """
+    repeated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    if repeated:
+        raise InvalidNameError(
+            f"two columns are named {repeated[0]!r}: each file column names one file of a row"
+        )
     if columns is not None:
         missing = [c for c in columns if c not in df.columns]
         if missing:
@@ -91,7 +96,7 @@ def row_ids(df: pd.DataFrame, id_column: str) -> list[str]:
         InvalidNameError: an id is null, empty, ``.``/``..`` or has ``/``, ``\``, ``?``, ``#``;
             or two rows share an id. The message names the rows.
 
-    Example:
+    Examples:
         >>> row_ids(pd.DataFrame({"id": [1, 2]}), "id")
         ['1', '2']
     """
@@ -137,7 +142,7 @@ def plan_rows(
         NoFileColumnsError: the DataFrame has rows but no file columns.
         InvalidNameError, InvalidURIError: naming the row and column.
 
-    Example:
+    Examples:
         >>> df = pd.DataFrame({"a.txt": ["s3://bkt/k", None], "id": ["x", "y"]})
         >>> cols, jobs = plan_rows(df, id_column="id", columns=None)
         >>> cols, jobs[0].inputs, jobs[1].inputs

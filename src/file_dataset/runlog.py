@@ -111,7 +111,7 @@ def read_manifest(
 ) -> pd.DataFrame:
     """The completed rows of every `map` run into ``into_path`` (the latest run wins per id).
 
-    Example:
+    Examples:
         >>> done = file_dataset.read_manifest("s3://bucket/resampled/")  # doctest: +SKIP
     """
     from file_dataset.dataset import default_dataset

@@ -80,7 +80,7 @@ def schema(
     ``dataset``). Other columns are left alone (``strict=False``), so the schema
     composes with yours.
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> df = pd.DataFrame({"a.txt": ["s3://bucket/a", None], "id": [1, 2]})
         >>> len(schema(["a.txt"]).validate(df, lazy=True))

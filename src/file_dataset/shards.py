@@ -54,7 +54,7 @@ _UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3,
 def parse_size(value: int | str) -> int:
     """``"256MB"`` -> bytes.
 
-    Example:
+    Examples:
         >>> parse_size("256MB"), parse_size("1GiB"), parse_size(4096)
         (256000000, 1073741824, 4096)
     """
@@ -75,7 +75,7 @@ def parse_size(value: int | str) -> int:
 def shard_name(number: int) -> str:
     """The object name of shard ``number``.
 
-    Example:
+    Examples:
         >>> shard_name(7)
         'shard-000007.tar'
     """
@@ -109,7 +109,7 @@ class MemberEntry:
 class ShardIndex:
     """Member name -> `MemberEntry`, plus the shard's total size.
 
-    Example:
+    Examples:
         >>> idx = ShardIndex(1024, {"r1/a.txt": MemberEntry(512, 3, "ab" * 32)})
         >>> ShardIndex.from_json(idx.to_json(), "s") == idx
         True
@@ -169,7 +169,7 @@ class _HashingReader:
 class ShardWriter:
     """Writes one tar shard on local disk and records its index.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> d = Path(tempfile.mkdtemp())
         >>> _ = (d / "a.txt").write_text("hello")
@@ -231,7 +231,7 @@ def index_tar(path: Path) -> ShardIndex:
         IntegrityError: a member is a link, device or FIFO, has an unsafe name,
             or the tar is truncated or corrupt.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> d = Path(tempfile.mkdtemp())
         >>> _ = (d / "a").write_text("x")
@@ -274,7 +274,7 @@ def coalesce(
     member gets its own). When most of the shard is wanted, gaps are ignored
     and the shard is read whole, in ``max_range`` pieces.
 
-    Example:
+    Examples:
         >>> e = lambda off: ("k", MemberEntry(off, 10, ""))
         >>> [(s, n, len(m)) for s, n, m in coalesce([e(0), e(20), e(10_000_000)], shard_size=10**8)]
         [(0, 30, 2), (10000000, 10, 1)]

@@ -14,7 +14,13 @@ from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 from pathlib import Path
 from typing import Any, TypeVar
 
-from file_dataset.errors import InvalidNameError, ObjectExistsError, ObjectNotFoundError
+from file_dataset.errors import (
+    FileDatasetError,
+    InvalidNameError,
+    ObjectExistsError,
+    ObjectNotFoundError,
+    TransferError,
+)
 from file_dataset.shards import ShardReader
 from file_dataset.stores.base import Store
 from file_dataset.stores.local import atomic_path
@@ -31,7 +37,7 @@ def safe_destination(root: Path, name: str) -> Path:
     ``name`` is already a checked relative name; this also catches a symlinked
     directory inside ``root`` that points elsewhere.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> root = Path(tempfile.mkdtemp())
         >>> safe_destination(root, "a/b.txt") == root / "a/b.txt"
@@ -84,8 +90,15 @@ class TransferEngine:
 
     def download_one(self, src: StoreLocation, dest: Path) -> Path:
         """Fetch ``src`` to ``dest`` through a temporary file; return ``dest``."""
-        with atomic_path(dest) as tmp:
-            self._store_for(src).get(src, tmp)
+        try:
+            with atomic_path(dest) as tmp:
+                self._store_for(src).get(src, tmp)
+        except FileDatasetError:
+            raise
+        except OSError as err:  # the local side: disk full, file too large, permissions
+            raise TransferError(
+                f"writing {dest.name} (from {src}) failed: {err.strerror or err}"
+            ) from err
         return dest
 
     def upload_one(

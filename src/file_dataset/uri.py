@@ -44,7 +44,7 @@ _MAX_SEGMENT_BYTES = 255
 class S3Location:
     """An S3 object (or, for a prefix, a "directory") ``s3://bucket/key``.
 
-    Example:
+    Examples:
         >>> loc = parse_uri("s3://my-bucket/images/a.mha")
         >>> loc.bucket, loc.key
         ('my-bucket', 'images/a.mha')
@@ -73,7 +73,7 @@ class S3Location:
 class LocalLocation:
     """A file or directory on the local file system.
 
-    Example:
+    Examples:
         >>> parse_uri("file:///tmp/a%20b.txt").path
         PosixPath('/tmp/a b.txt')
     """
@@ -103,7 +103,7 @@ class TarMember:
     The form is fsspec's chained URL, so ``fsspec.open(str(member))`` reads it
     too. It is a plain string: it round-trips through CSV and Parquet.
 
-    Example:
+    Examples:
         >>> m = parse_uri("tar://r1/image.mha::s3://bucket/packed/shard-000000.tar")
         >>> m.member, str(m.shard)
         ('r1/image.mha', 's3://bucket/packed/shard-000000.tar')
@@ -217,7 +217,7 @@ def parse_uri(value: str | os.PathLike[str] | Location) -> Location:
         InvalidURIError: for ``''``, ``s3://b``, ``s3:/b/k``, ``http://x/y``,
             an invalid bucket name, and so on.
 
-    Example:
+    Examples:
         >>> parse_uri("s3://bucket/a/b.txt")
         S3Location(bucket='bucket', key='a/b.txt')
         >>> parse_uri("data/a.txt")
@@ -231,7 +231,7 @@ def parse_prefix(value: str | os.PathLike[str] | Location) -> StoreLocation:
 
     The trailing slash is optional and ``s3://bucket`` names the bucket's root.
 
-    Example:
+    Examples:
         >>> parse_prefix("s3://bucket/out/")
         S3Location(bucket='bucket', key='out')
     """
@@ -253,7 +253,7 @@ def check_name(name: object) -> str:
     Raises:
         InvalidNameError: naming the offending name.
 
-    Example:
+    Examples:
         >>> check_name("scans/image 1.mha")
         'scans/image 1.mha'
         >>> check_name("file..txt")
@@ -284,7 +284,7 @@ def check_name(name: object) -> str:
 def check_names(names: list[str]) -> None:
     """Check every name, and that no name is also a directory of another (``a`` and ``a/b``).
 
-    Example:
+    Examples:
         >>> check_names(["a", "a/b"])
         Traceback (most recent call last):
         ...
@@ -307,7 +307,7 @@ def check_id(value: object) -> str:
     An id becomes one path segment, so it must be non-empty and may not contain
     ``/``, ``\``, NUL, ``?`` or ``#``, nor be ``.`` or ``..``.
 
-    Example:
+    Examples:
         >>> check_id(7)
         '7'
         >>> check_id("a/b")

@@ -32,7 +32,7 @@ def atomic_path(dest: Path, *, overwrite: bool = True) -> Iterator[Path]:
     renamed, into place) and `ObjectExistsError` raised unless it holds the
     same bytes.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> d = Path(tempfile.mkdtemp())
         >>> with atomic_path(d / "a.txt") as tmp:
@@ -73,7 +73,7 @@ def _translate(err: OSError, path: Path) -> Exception:
 class LocalStore:
     """Files on local disk; `get` and `put` are copies.
 
-    Example:
+    Examples:
         >>> store = LocalStore()
         >>> store.exists(LocalLocation(Path("/no/such/file")))
         False

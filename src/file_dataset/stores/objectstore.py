@@ -148,21 +148,36 @@ class ObstoreStore:
     def put(self, src: Path, loc: S3Location, *, overwrite: bool = False) -> None:
         """Upload ``src`` to ``loc`` (multipart above the threshold, 4 parts in flight).
 
-        Without ``overwrite`` the write is conditional (``If-None-Match: *``); an
-        existing object counts as ours only when its size and ETag match ``src``.
+        Without ``overwrite`` a single PUT is conditional (``If-None-Match: *``).
+        obstore cannot make a multipart upload conditional (it would fall back
+        to one PUT of the whole file, in memory), so a large object is checked
+        with a HEAD first. An existing object counts as ours only when its size
+        and ETag match ``src`` (a retried PUT whose first reply was lost).
         """
         multipart = src.stat().st_size > self._tuning.multipart_threshold
         options: dict[str, Any] = {"use_multipart": multipart}
-        if not overwrite:
-            options["mode"] = "create"
         if multipart:
             options.update(chunk_size=self._tuning.part_size, max_concurrency=4)
+        elif not overwrite:
+            options["mode"] = "create"
+
+        def attempt(_: int) -> None:
+            if multipart and not overwrite and self.exists(loc):
+                raise ObjectExistsError(f"{loc} already exists (pass overwrite=True to replace it)")
+            try:
+                if multipart:
+                    with self._large:
+                        obstore.put(self._store(loc.bucket), loc.key, src, **options)
+                else:
+                    obstore.put(self._store(loc.bucket), loc.key, src, **options)
+            except BaseError as err:
+                translated = _translate(err, loc, "PUT")
+                if type(translated) is TransferError:  # transient: obstore gave up on it
+                    raise ConnectionError(f"PUT {loc}: {type(err).__name__}") from err
+                raise translated from err
+
         try:
-            if multipart:
-                with self._large:
-                    self._call(loc, "PUT", obstore.put, loc.key, src, **options)
-            else:
-                self._call(loc, "PUT", obstore.put, loc.key, src, **options)
+            retrying(self._attempts, loc, "PUT", attempt)
         except ObjectExistsError:
             if overwrite or not self._is_same(loc, src):
                 raise

@@ -87,7 +87,7 @@ _BODY_ERRORS: tuple[type[BaseException], ...] = (
 class S3Tuning:
     """Sizes that shape requests; the defaults suit both loopback and real S3.
 
-    Example:
+    Examples:
         >>> S3Tuning().multipart_threshold // MiB
         16
     """
@@ -109,7 +109,7 @@ def translate_error(err: Exception, loc: S3Location, op: str) -> FileDatasetErro
     The message names the URI (or the bucket, for access errors) and never any
     credential; callers keep ``err`` as ``__cause__``.
 
-    Example:
+    Examples:
         >>> from botocore.exceptions import ClientError
         >>> e = ClientError({"Error": {"Code": "NoSuchKey"}}, "GetObject")
         >>> translate_error(e, S3Location("b", "k"), "GET")
@@ -145,7 +145,7 @@ def translate_error(err: Exception, loc: S3Location, op: str) -> FileDatasetErro
 def retrying(attempts: int, loc: S3Location, op: str, attempt: Callable[[int], T]) -> T:
     """Run ``attempt(n)``; after a body error, again, with capped exponential backoff and jitter.
 
-    Example:
+    Examples:
         >>> retrying(3, S3Location("bkt", "k"), "GET", lambda n: n)
         0
     """
@@ -176,7 +176,7 @@ def _expected_md5(resp: Mapping[str, Any]) -> str | None:
 def expected_etags(src: Path, tuning: S3Tuning) -> set[str]:
     """The ETags ``src`` gets from a single PUT and from a multipart upload with ``tuning``.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> p = Path(tempfile.mkdtemp()) / "x"
         >>> _ = p.write_bytes(b"")
@@ -195,6 +195,18 @@ def expected_etags(src: Path, tuning: S3Tuning) -> set[str]:
     if size > tuning.multipart_threshold:
         tags.add(f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}")  # noqa: S324
     return tags
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """``pwrite`` all of ``data``, continuing after a short write.
+
+    At a file-size limit the first write comes back short; the next one raises
+    the error (EFBIG, ENOSPC) instead of bytes being silently lost.
+    """
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
 def _b64md5(data: bytes) -> str:
@@ -251,7 +263,7 @@ class S3Store:
                     break
                 if digest is not None:
                     digest.update(chunk)
-                os.pwrite(fd, chunk, offset + done)
+                _pwrite_all(fd, chunk, offset + done)
                 done += len(chunk)
         finally:
             body.close()
@@ -275,7 +287,7 @@ class S3Store:
                     Range=f"bytes={offset}-{offset + length - 1}",
                     IfMatch=etag,
                 )
-                if resp["ContentLength"] != length:
+                if resp.get("ContentLength") != length:
                     resp["Body"].close()
                     raise IntegrityError(f"GET {loc}: ranged response of the wrong length")
                 body = resp["Body"]
@@ -285,7 +297,7 @@ class S3Store:
 
     def get(self, loc: S3Location, dest: Path) -> None:
         """Download ``loc`` into the file ``dest`` (created or truncated)."""
-        resp = self._call(loc, "GET", self.client.get_object, Bucket=loc.bucket, Key=loc.key)
+        resp = self._retrying(loc, "GET", lambda _: self._first_get(loc))
         size, etag = resp["ContentLength"], resp.get("ETag", "")
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -296,6 +308,13 @@ class S3Store:
         finally:
             os.close(fd)
 
+    def _first_get(self, loc: S3Location) -> GetObjectOutputTypeDef:
+        resp = self._call(loc, "GET", self.client.get_object, Bucket=loc.bucket, Key=loc.key)
+        if "ContentLength" not in resp:  # a reply cut inside its headers parses as a short one
+            resp["Body"].close()
+            raise IntegrityError(f"GET {loc}: reply without Content-Length")
+        return resp
+
     def _get_whole(self, loc: S3Location, fd: int, first: GetObjectOutputTypeDef) -> None:
         def attempt(n: int) -> None:
             resp = first
@@ -305,6 +324,9 @@ class S3Store:
                     loc, "GET", self.client.get_object, Bucket=loc.bucket, Key=loc.key, **extra
                 )
                 os.ftruncate(fd, 0)
+                if "ContentLength" not in resp:
+                    resp["Body"].close()
+                    raise IntegrityError(f"GET {loc}: reply without Content-Length")
             self._write_body(resp["Body"], fd, 0, resp["ContentLength"], loc, _expected_md5(resp))
 
         self._retrying(loc, "GET", attempt)
@@ -364,13 +386,18 @@ class S3Store:
 
     def _is_same(self, loc: S3Location, src: Path) -> bool:
         """Whether the object at ``loc`` has ``src``'s size and ETag."""
-        try:
-            head = self.client.head_object(Bucket=loc.bucket, Key=loc.key)
-        except (ClientError, BotoCoreError):
-            return False
-        if head["ContentLength"] != src.stat().st_size:
-            return False
-        return head.get("ETag", "").strip('"') in expected_etags(src, self._tuning)
+        for _ in range(self._attempts):
+            try:
+                head = self.client.head_object(Bucket=loc.bucket, Key=loc.key)
+            except (ClientError, BotoCoreError):
+                return False
+            size, etag = head.get("ContentLength"), head.get("ETag")
+            if size is None or etag is None:
+                continue  # a reply cut inside its headers parses as a short one: ask again
+            if size != src.stat().st_size:
+                return False
+            return etag.strip('"') in expected_etags(src, self._tuning)
+        return False
 
     def _put_multipart(
         self, src: Path, loc: S3Location, size: int, condition: dict[str, Any]
@@ -482,9 +509,17 @@ class S3Store:
     # -- head -------------------------------------------------------------
 
     def etag_is_md5(self, loc: S3Location) -> bool:
-        """Whether ``loc``'s ETag is the MD5 of its bytes (not under SSE-KMS or SSE-C)."""
+        """Whether ``loc``'s ETag should be the MD5 of its bytes.
+
+        False only when the server says the object is SSE-KMS or SSE-C encrypted;
+        anything else (a multipart ETag is recognised by its form elsewhere)
+        keeps the check, so a failed or odd HEAD never waives it.
+        """
         resp = self._call(loc, "HEAD", self.client.head_object, Bucket=loc.bucket, Key=loc.key)
-        return _expected_md5(resp) is not None
+        log.debug("HEAD %s for its encryption: ETag %s", loc, resp.get("ETag"))
+        return not (
+            resp.get("ServerSideEncryption") == "aws:kms" or resp.get("SSECustomerAlgorithm")
+        )
 
     def exists(self, loc: S3Location) -> bool:
         """Whether the object exists (one HEAD request)."""
