@@ -414,6 +414,113 @@ def scenario_latency(suite: Suite, server: S3Server, n: int, rows: int, delay: f
             )
 
 
+def touch_fn(input_dir: Path, output_dir: Path) -> dict[str, Path]:
+    """A trivial step: copy the one input."""
+    shutil.copyfile(input_dir / "f.bin", output_dir / "g.bin")
+    return {"g.bin": output_dir / "g.bin"}
+
+
+def scenario_shards(suite: Suite, server: S3Server, n: int, delay: float) -> None:
+    print(f"h. shards: {n} files of 4 KB")
+    ep = server.endpoint
+    ds = dataset(ep, "auto")
+    uris = [f"s3://{BUCKET}/tiny/{i:05d}.bin" for i in range(n)]
+    src = make_files(n, 4 * KB)
+    files = {f"{i:05d}/f.bin": src / f"{i:05d}.bin" for i in range(n)}
+    upload = suite.measure(
+        "h",
+        f"upload {n} objects (file-dataset)",
+        lambda w: ds.upload_files(files, fresh_prefix("tinyup")),
+    ).median
+    pack = suite.measure(
+        "h",
+        f"pack {n} files into shards (file-dataset)",
+        lambda w: ds.pack(files, fresh_prefix("tinypack"), shard_size="16MB"),
+    ).median
+    suite.check("h", "upload one object each / pack", upload / pack, ">= 5", upload / pack >= 5)
+    members = ds.pack(files, f"s3://{BUCKET}/packed", shard_size="16MB")
+    loose = {f"{i:05d}.bin": uri for i, uri in enumerate(uris)}
+
+    def fresh(ep: str) -> FileDataset:  # a cold index cache, as a new process would have
+        return dataset(ep, "auto")
+
+    def compare(endpoint: str, tag: str, scenario: str) -> tuple[float, float]:
+        packed = suite.measure(
+            scenario,
+            f"{tag}download {n} members of shards",
+            lambda w: fresh(endpoint).downloader(members).into_dir(w),
+        ).median
+        single = suite.measure(
+            scenario,
+            f"{tag}download {n} objects (file-dataset)",
+            lambda w: fresh(endpoint).downloader(loose).into_dir(w),
+        ).median
+        return packed, single
+
+    packed, single = compare(ep, "", "h/i")
+    s5 = suite.measure(
+        "h/i",
+        f"download {n} objects (s5cmd cp)",
+        lambda w: peers.s5cmd_download(ep, f"s3://{BUCKET}/tiny", w),
+    ).median
+    suite.check(
+        "h", "(i) objects / members (ours)", single / packed, ">= 10", single / packed >= 10
+    )
+    suite.check("h", "(i) s5cmd / members", s5 / packed, ">= 5", s5 / packed >= 5)
+
+    df_loose = pd.DataFrame({"f.bin": uris, "id": [f"{i:05d}" for i in range(n)]})
+    df_packed = pd.DataFrame(
+        {"f.bin": [members[f"{i:05d}/f.bin"] for i in range(n)], "id": df_loose["id"]}
+    )
+    suite.measure(
+        "h/ii",
+        f"map {n} rows, objects in and out",
+        lambda w: df_loose.files.map(touch_fn, fresh_prefix("tmap"), dataset=ds, progress=False),
+    )
+    suite.measure(
+        "h/ii",
+        f"map {n} rows, shards in and out",
+        lambda w: df_packed.files.map(
+            touch_fn,
+            fresh_prefix("tpmap"),
+            pack=True,
+            shard_size="16MB",
+            dataset=ds,
+            progress=False,
+        ),
+    )
+
+    with LatencyProxy(int(ep.rsplit(":", 1)[1]), delay) as proxy:
+        packed, single = compare(proxy.endpoint, f"{delay * 1000:.0f} ms: ", "h/iii")
+        slow = dataset(proxy.endpoint, "auto")
+        unpacked_map = suite.measure(
+            "h/iii",
+            f"{delay * 1000:.0f} ms: map {n} rows, objects in and out",
+            lambda w: df_loose.files.map(
+                touch_fn, fresh_prefix("lmap"), dataset=slow, progress=False
+            ),
+        ).median
+        packed_map = suite.measure(
+            "h/iii",
+            f"{delay * 1000:.0f} ms: map {n} rows, shards in and out",
+            lambda w: df_packed.files.map(
+                touch_fn,
+                fresh_prefix("lpmap"),
+                pack=True,
+                shard_size="16MB",
+                dataset=slow,
+                progress=False,
+            ),
+        ).median
+    suite.check(
+        "h", "(iii) 20 ms: objects / members", single / packed, ">= 50", single / packed >= 50
+    )
+    suite.check(
+        "h", "(iii) 20 ms: map objects / map shards", unpacked_map / packed_map, "(info)", True
+    )
+    shutil.rmtree(src)
+
+
 def busy_fn(input_dir: Path, output_dir: Path) -> dict[str, Path]:
     """About 60-100 ms of pure-Python work per row: the GIL stays held."""
     x = 0
@@ -524,7 +631,9 @@ def write_report(suite: Suite, path: Path, chart: Path) -> None:
         " (one fn at a time); f. a and d behind a proxy adding 20 ms to every request. The boto3"
         " loops under latency are sequential, so they are timed on a sample and scaled linearly;"
         " g. a CPU-bound fn (~80 ms of pure Python a row) over 200 rows, pandas vs dask with two"
-        " worker processes (`distributed.LocalCluster`).",
+        " worker processes (`distributed.LocalCluster`); h. shards: 10,000 files of 4 KB: pack vs"
+        " upload, (i) download members vs objects vs s5cmd, (ii) map over shards vs objects,"
+        " (iii) the same behind the 20 ms proxy.",
         "",
         f"![benchmark chart]({chart.name})",
         "",
@@ -564,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run (a smoke test)")
-    parser.add_argument("--scenarios", default="abcdefg")
+    parser.add_argument("--scenarios", default="abcdefgh")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
     suite = Suite(repeat=1 if args.quick else args.repeat, quick=args.quick)
@@ -574,6 +683,8 @@ def main(argv: list[str] | None = None) -> int:
     root = new_root()
     make_objects(root, "small", n, 10 * KB)
     make_objects(root, "rows", rows, 100 * KB)
+    if "h" in args.scenarios:
+        make_objects(root, "tiny", 300 if args.quick else 10_000, 4 * KB)
     if "c" in args.scenarios:
         make_large(root, large_count, large_size)
     with rclone_s3(root) as server:
@@ -587,6 +698,8 @@ def main(argv: list[str] | None = None) -> int:
             scenario_latency(suite, server, n, rows, 0.020)
         if "g" in args.scenarios:
             scenario_dask(suite, server, 40 if args.quick else 200)
+        if "h" in args.scenarios:
+            scenario_shards(suite, server, 300 if args.quick else 10_000, 0.020)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_report(suite, args.out, args.out.with_suffix(".png"))
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}")

@@ -115,7 +115,7 @@ def test_reading_1000_members_takes_at_most_5_gets(
     assert all(got[n].read_bytes() == mapping[n].read_bytes() for n in list(got)[::97])
     gets.clear()
     ds.downloader(dict(list(members.items())[:10])).into_dir(tmp_path / "again")
-    assert len(gets) == 1  # the index is cached: one ranged GET for ten neighbours
+    assert len(gets) <= 1  # the index (and here the block) is cached
 
 
 def test_map_with_packed_outputs_then_unpack(dataset: FileDataset, remote: Remote) -> None:

@@ -18,11 +18,14 @@ FIFOs. ``tarfile.extractall`` is never used.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import tarfile
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -296,8 +299,61 @@ def coalesce(
     return ranges
 
 
+class _BlockCache:
+    """Recently read blocks of shards, shared by the rows that need them.
+
+    Rows read one at a time (``map``) then cost one ranged GET per block of
+    neighbours, not one per member.
+
+    Bounded: ``max_blocks`` blocks of ``block`` bytes. A block being fetched is
+    shared by every reader that wants it (one GET). Shards are never overwritten,
+    so a cached block cannot go stale.
+    """
+
+    def __init__(self, block: int = 8 * MiB, max_blocks: int = 8) -> None:
+        self.block = block
+        self._max = max_blocks
+        self._lock = threading.Lock()
+        self._blocks: OrderedDict[tuple[str, int], Future[bytes]] = OrderedDict()
+
+    def read(
+        self, store: Store[Any], shard: StoreLocation, size: int, start: int, length: int
+    ) -> bytes:
+        first, last = start // self.block, (start + max(length, 1) - 1) // self.block
+        if last - first >= 2:  # a large coalesced range: read it straight
+            return store.read_range(shard, start, length)
+        data = b"".join(self._get(store, shard, size, i) for i in range(first, last + 1))
+        offset = start - first * self.block
+        if offset + length > len(data):
+            raise IntegrityError(f"{shard} is shorter than its index says")
+        return data[offset : offset + length]
+
+    def _get(self, store: Store[Any], shard: StoreLocation, size: int, index: int) -> bytes:
+        key = (str(shard), index)
+        with self._lock:
+            future = self._blocks.get(key)
+            owner = future is None
+            if future is None:
+                future = Future()
+                self._blocks[key] = future
+                while len(self._blocks) > self._max:
+                    self._blocks.popitem(last=False)
+            else:
+                self._blocks.move_to_end(key)
+        if owner:
+            start = index * self.block
+            try:
+                future.set_result(store.read_range(shard, start, min(self.block, size - start)))
+            except BaseException as err:
+                with self._lock:
+                    self._blocks.pop(key, None)
+                future.set_exception(err)
+                raise
+        return future.result()
+
+
 class ShardReader:
-    """Reads members of shards through a store; caches each shard's index.
+    """Reads members of shards through a store; caches each shard's index and recent blocks.
 
     Args:
         store_for: the store serving a shard location.
@@ -307,6 +363,7 @@ class ShardReader:
         self._store_for = store_for
         self._indexes: dict[str, ShardIndex] = {}
         self._lock = threading.Lock()
+        self._blocks = _BlockCache()
 
     def index(self, shard: StoreLocation) -> ShardIndex:
         """The shard's index, fetched once and then cached."""
@@ -339,23 +396,26 @@ class ShardReader:
         tasks: list[Callable[[], None]] = []
         for key, wanted in by_shard.items():
             size = self.index(shards[key]).size
-            for start, length, group in coalesce(wanted, shard_size=size):
-                tasks.append(
-                    _RangeTask(self._store_for(shards[key]), shards[key], start, length, group)
-                )
+            read = functools.partial(
+                self._blocks.read, self._store_for(shards[key]), shards[key], size
+            )
+            tasks.extend(
+                _RangeTask(read, shards[key], start, length, group)
+                for start, length, group in coalesce(wanted, shard_size=size)
+            )
         return tasks
 
 
 @dataclass
 class _RangeTask:
-    store: Store[Any]
+    read: Callable[[int, int], bytes]
     shard: StoreLocation
     start: int
     length: int
     members: list[tuple[Path, MemberEntry]]
 
     def __call__(self) -> None:
-        data = memoryview(self.store.read_range(self.shard, self.start, self.length))
+        data = memoryview(self.read(self.start, self.length))
         for dest, entry in self.members:
             chunk = data[entry.offset - self.start : entry.offset - self.start + entry.size]
             if hashlib.sha256(chunk).hexdigest() != entry.sha256:

@@ -132,9 +132,10 @@ def translate_error(err: Exception, loc: S3Location, op: str) -> FileDatasetErro
             return AccessDeniedError(
                 f"access denied to bucket {loc.bucket!r} ({code or status}) during {op} {loc}"
             )
-        if op == "PUT" and (code in ("PreconditionFailed", "ConditionalRequestConflict")):
+        precondition = code in ("PreconditionFailed", "ConditionalRequestConflict")
+        if op == "PUT" and (precondition or status in (409, 412)):
             return ObjectExistsError(f"{loc} already exists (pass overwrite=True to replace it)")
-        if code == "PreconditionFailed" or status == 412:
+        if precondition or status == 412:
             return IntegrityError(f"{loc} changed while it was being downloaded ({op})")
         return TransferError(f"{op} {loc} failed: {code or 'error'} (HTTP {status})")
     if isinstance(err, BotoCoreError):
