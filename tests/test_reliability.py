@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -39,19 +39,33 @@ def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture
-def faulty(proxy: FaultProxy, s3_client: object, engine: str) -> Iterator[FileDataset]:
-    """A FileDataset talking to moto through the fault proxy (faults off until set)."""
+def through_proxy(
+    proxy: FaultProxy, s3_client: object, engine: str
+) -> Iterator[Callable[[int], FileDataset]]:
+    """Makes FileDatasets that talk to moto through the fault proxy (faults off until set)."""
     proxy.set(0.0)
-    ds = FileDataset(
-        credentials=ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None),
-        endpoint_url=proxy.endpoint,
-        region_name="us-east-1",
-        retries=10,
-        engine=engine,  # type: ignore[arg-type]
-    )
-    yield ds
+    made: list[FileDataset] = []
+
+    def make(retries: int = 10) -> FileDataset:
+        ds = FileDataset(
+            credentials=ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None),
+            endpoint_url=proxy.endpoint,
+            region_name="us-east-1",
+            retries=retries,
+            engine=engine,  # type: ignore[arg-type]
+        )
+        made.append(ds)
+        return ds
+
+    yield make
     proxy.set(0.0)
-    ds.close()
+    for ds in made:
+        ds.close()
+
+
+@pytest.fixture
+def faulty(through_proxy: Callable[[int], FileDataset]) -> FileDataset:
+    return through_proxy(10)
 
 
 def put_many(client: object, n: int, prefix: str = "src") -> dict[str, bytes]:
@@ -115,10 +129,13 @@ def test_100_row_map_survives_20_percent_faults(
 
 
 def test_every_attempt_faulted_download_is_a_clear_error_and_leaves_no_file(
-    faulty: FileDataset, proxy: FaultProxy, s3_client: object, tmp_path: Path
+    through_proxy: Callable[[int], FileDataset],
+    proxy: FaultProxy,
+    s3_client: object,
+    tmp_path: Path,
 ) -> None:
     data = put_many(s3_client, 3)
-    faulty.retries = 2
+    faulty = through_proxy(2)
     proxy.set(1.0, ("cut", "503", "reset"))
     with pytest.raises(FileDatasetError) as info:
         faulty.downloader({k: f"s3://{BUCKET}/{k}" for k in data}).into_dir(tmp_path / "d")
@@ -144,11 +161,14 @@ def test_every_part_faulted_upload_leaves_no_object_and_no_open_upload(
 
 
 def test_every_attempt_faulted_upload_leaves_no_partial_object(
-    faulty: FileDataset, proxy: FaultProxy, s3_client: object, tmp_path: Path
+    through_proxy: Callable[[int], FileDataset],
+    proxy: FaultProxy,
+    s3_client: object,
+    tmp_path: Path,
 ) -> None:
     src = tmp_path / "a.bin"
     src.write_bytes(os.urandom(4096))
-    faulty.retries = 2
+    faulty = through_proxy(2)
     proxy.set(1.0, ("503", "reset"), only=b"PUT ")
     with pytest.raises(FileDatasetError):
         faulty.upload_files({"a.bin": src}, f"s3://{BUCKET}/none", id="x")
@@ -157,19 +177,21 @@ def test_every_attempt_faulted_upload_leaves_no_partial_object(
 
 
 def test_corrupted_body_is_retried_then_reported(
-    faulty: FileDataset, proxy: FaultProxy, s3_client: object, tmp_path: Path
+    through_proxy: Callable[[int], FileDataset],
+    proxy: FaultProxy,
+    s3_client: object,
+    tmp_path: Path,
 ) -> None:
     data = put_many(s3_client, 1)
     key = next(iter(data))
     proxy.set(1.0, ("flip",), only=b"GET ")
-    faulty.retries = 3
+    faulty = through_proxy(3)
     with pytest.raises(IntegrityError, match="MD5"):
         faulty.downloader({"x": f"s3://{BUCKET}/{key}"}).into_dir(tmp_path / "c")
     assert proxy.counts["flip"] >= 3  # detected and retried each time
     assert not (tmp_path / "c" / "x").exists()
     proxy.set(0.5, ("flip",), only=b"GET ")
-    faulty.retries = 20
-    got = faulty.downloader({"x": f"s3://{BUCKET}/{key}"}).into_dir(tmp_path / "ok")
+    got = through_proxy(20).downloader({"x": f"s3://{BUCKET}/{key}"}).into_dir(tmp_path / "ok")
     assert got["x"].read_bytes() == data[key]
 
 

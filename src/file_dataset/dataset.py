@@ -167,12 +167,22 @@ max_concurrency=16, engine='boto3', credentials='default chain')
             or os.environ.get("AWS_REGION")
             or os.environ.get("AWS_DEFAULT_REGION")
         )
-        self.max_concurrency = max_concurrency
-        self.retries = retries
+        self._max_concurrency = max_concurrency
+        self._retries = retries
         self._runtime: _Runtime | None = None
         self._local = LocalStore()
 
     # -- identity ---------------------------------------------------------
+
+    @property
+    def max_concurrency(self) -> int:
+        """Files transferred at once (fixed at construction)."""
+        return self._max_concurrency
+
+    @property
+    def retries(self) -> int:
+        """Attempts per request and per body before giving up (fixed at construction)."""
+        return self._retries
 
     @property
     def endpoint_url(self) -> str | None:
