@@ -468,40 +468,26 @@ class S3Store:
 
     def read_range(self, loc: S3Location, start: int, length: int) -> bytes:
         """Bytes ``[start, start + length)`` of the object, in one ranged GET (retried)."""
+        data = self._read(loc, Range=f"bytes={start}-{start + length - 1}")
+        if len(data) != length:  # the object is shorter: not worth retrying
+            raise IntegrityError(f"GET {loc}: wanted {length} bytes at {start}, got {len(data)}")
+        return data
 
+    def read_all(self, loc: S3Location) -> bytes:
+        """The whole object in one GET (retried)."""
+        return self._read(loc)
+
+    def _read(self, loc: S3Location, **extra: Any) -> bytes:
         def attempt(_: int) -> bytes:
             resp = self._call(
-                loc,
-                "GET",
-                self.client.get_object,
-                Bucket=loc.bucket,
-                Key=loc.key,
-                Range=f"bytes={start}-{start + length - 1}",
+                loc, "GET", self.client.get_object, Bucket=loc.bucket, Key=loc.key, **extra
             )
             body = resp["Body"]
             try:
                 data = body.read()
             finally:
                 body.close()
-            if len(data) != length:
-                raise IntegrityError(
-                    f"GET {loc}: wanted {length} bytes at {start}, got {len(data)}"
-                )
-            return bytes(data)
-
-        return self._retrying(loc, "GET", attempt)
-
-    def read_all(self, loc: S3Location) -> bytes:
-        """The whole object in one GET (retried)."""
-
-        def attempt(_: int) -> bytes:
-            resp = self._call(loc, "GET", self.client.get_object, Bucket=loc.bucket, Key=loc.key)
-            body = resp["Body"]
-            try:
-                data = body.read()
-            finally:
-                body.close()
-            if len(data) != resp["ContentLength"]:
+            if len(data) != resp.get("ContentLength"):
                 raise IntegrityError(f"GET {loc}: body shorter than its Content-Length")
             return bytes(data)
 
