@@ -54,12 +54,20 @@ def _row_names(jobs: Sequence[RowJob]) -> list[str]:
     return [f"{job.id}/{name}" for job in jobs for name in job.inputs]
 
 
-def _staged(jobs: Sequence[RowJob], stage: Path) -> list[tuple[Location, Path]]:
+def _staged(
+    jobs: Sequence[RowJob], stage: Path, *, local: bool = True
+) -> list[tuple[Location, Path]]:
+    """(source, staging path) for the rows' files; ``local=False`` leaves local files out."""
     return [
         (src, safe_destination(stage / job.id, name))
         for job in jobs
         for name, src in job.inputs.items()
+        if local or not isinstance(src, LocalLocation)
     ]
+
+
+def _local_or(src: Location, staged: Path) -> Path:
+    return src.path if isinstance(src, LocalLocation) else staged
 
 
 @pd.api.extensions.register_dataframe_accessor("files")
@@ -222,7 +230,9 @@ class FilesAccessor:
             into,
             max_workers=workers,
             executor=executor,
-            in_flight=max(ds.max_concurrency, 2 * workers),
+            # Rows in flight bound temp disk; 16 hides ~20 ms of latency per request
+            # without making 64 threads contend for the GIL on a fast network.
+            in_flight=max(2 * workers, min(ds.max_concurrency, 16)),
             on_error=on_error,
             progress=progress,
             sink=sink,
@@ -405,9 +415,10 @@ class FilesAccessor:
         try:
             for chunk in iter_chunks(jobs, _CHUNK_ROWS):
                 with _staging() as stage:
-                    engine.download(_staged(chunk, stage))
+                    engine.download(_staged(chunk, stage, local=False))
                     for job in chunk:
-                        files = [(name, stage / job.id / name) for name in job.inputs]
+                        files = [(name, _local_or(src, stage / job.id / name))
+                                 for name, src in job.inputs.items()]  # fmt: skip
                         members[job.position] = sink.add_row(job.id, files)
         except BaseException:
             sink.abort()

@@ -23,6 +23,7 @@ from botocore.credentials import Credentials, ReadOnlyCredentials
 
 from file_dataset.errors import InvalidURIError, ObjectNotFoundError
 from file_dataset.redaction import register_secret
+from file_dataset.shards import ShardReader
 from file_dataset.stores.base import Store
 from file_dataset.stores.local import LocalStore
 from file_dataset.stores.s3 import S3Store
@@ -84,7 +85,6 @@ class _Runtime:
     parts: ThreadPoolExecutor
     s3: S3Store
     fast: ObstoreStore | None
-    engine: TransferEngine
 
     def close(self) -> None:
         self.files.shutdown(wait=False, cancel_futures=True)
@@ -170,6 +170,8 @@ max_concurrency=16, engine='boto3', credentials='default chain')
         self._max_concurrency = max_concurrency
         self._retries = retries
         self._runtime: _Runtime | None = None
+        self._shards: ShardReader | None = None
+        self._shards_pid = 0
         self._local = LocalStore()
 
     # -- identity ---------------------------------------------------------
@@ -214,6 +216,7 @@ max_concurrency=16, engine='boto3', credentials='default chain')
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_runtime"] = None
+        state["_shards"] = None
         if self._session is not None:
             # A Session does not pickle; ship what it resolves to.
             creds = self._session.get_credentials()
@@ -300,8 +303,7 @@ max_concurrency=16, engine='boto3', credentials='default chain')
             fast = ObstoreStore(
                 self._make_obstore, attempts=self.retries, etag_is_md5=s3.etag_is_md5
             )
-        engine = TransferEngine(self._store_for, files)
-        return _Runtime(os.getpid(), client, files, parts, s3, fast, engine)
+        return _Runtime(os.getpid(), client, files, parts, s3, fast)
 
     def _make_obstore(self, bucket: str) -> ObS3Store:
         from obstore.auth.boto3 import Boto3CredentialProvider
@@ -353,14 +355,21 @@ max_concurrency=16, engine='boto3', credentials='default chain')
 
     @property
     def engine(self) -> TransferEngine:
-        """The transfer engine of this process."""
-        return self._rt().engine
+        """The transfer engine: this process's pools and stores, this FileDataset's shard cache.
+
+        Shards are never overwritten, so their indexes and blocks are cached for
+        the life of the FileDataset (`close` drops them).
+        """
+        if self._shards is None or self._shards_pid != os.getpid():
+            self._shards, self._shards_pid = ShardReader(self._store_for), os.getpid()
+        return TransferEngine(self._store_for, self._rt().files, self._shards)
 
     def close(self) -> None:
         """Release the client's thread pools; a later transfer builds them again."""
         with _RUNTIMES_LOCK:
             runtime = _RUNTIMES.pop(self._runtime_key(), None)
             self._runtime = None
+            self._shards = None
         if runtime is not None:
             runtime.close()
 
@@ -456,8 +465,14 @@ max_concurrency=16, engine='boto3', credentials='default chain')
         sink = ShardSink(self.engine, into, parse_size(shard_size))
         stage = Path(tempfile.mkdtemp(prefix="file-dataset-stage-"))
         try:
-            files = self.downloader(sources).into_dir(stage)
-            members = sink.add_row("", list(files.items()))
+            # Local files go into the shard as they are; only remote ones are staged.
+            remote = {n: loc for n, loc in sources.items() if not isinstance(loc, LocalLocation)}
+            staged = self.downloader(remote).into_dir(stage)
+            files = [
+                (name, loc.path if isinstance(loc, LocalLocation) else staged[name])
+                for name, loc in sources.items()
+            ]
+            members = sink.add_row("", files)
         except BaseException:
             sink.abort()
             raise

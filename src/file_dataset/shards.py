@@ -299,6 +299,14 @@ def coalesce(
     return ranges
 
 
+def _fetch(store: Store[Any], shard: StoreLocation, size: int, start: int, length: int) -> bytes:
+    # The whole object takes a plain GET: some servers answer a range that covers
+    # everything with a 200, which strict clients (obstore) refuse.
+    if start == 0 and length == size:
+        return store.read_all(shard)
+    return store.read_range(shard, start, length)
+
+
 class _BlockCache:
     """Recently read blocks of shards, shared by the rows that need them.
 
@@ -321,7 +329,7 @@ class _BlockCache:
     ) -> bytes:
         first, last = start // self.block, (start + max(length, 1) - 1) // self.block
         if last - first >= 2:  # a large coalesced range: read it straight
-            return store.read_range(shard, start, length)
+            return _fetch(store, shard, size, start, length)
         data = b"".join(self._get(store, shard, size, i) for i in range(first, last + 1))
         offset = start - first * self.block
         if offset + length > len(data):
@@ -342,8 +350,9 @@ class _BlockCache:
                 self._blocks.move_to_end(key)
         if owner:
             start = index * self.block
+            length = min(self.block, size - start)
             try:
-                future.set_result(store.read_range(shard, start, min(self.block, size - start)))
+                future.set_result(_fetch(store, shard, size, start, length))
             except BaseException as err:
                 with self._lock:
                     self._blocks.pop(key, None)

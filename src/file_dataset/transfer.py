@@ -62,13 +62,19 @@ class TransferEngine:
             one FileDataset in one process.
 
     Shard members (`TarMember`) are read through `shards`, which caches each
-    shard's index and coalesces neighbouring members into one ranged read.
+    shard's index and recent blocks (one cache per FileDataset) and coalesces
+    neighbouring members into one ranged read.
     """
 
-    def __init__(self, store_for: Callable[[StoreLocation], Store[Any]], pool: Executor) -> None:
+    def __init__(
+        self,
+        store_for: Callable[[StoreLocation], Store[Any]],
+        pool: Executor,
+        shards: ShardReader | None = None,
+    ) -> None:
         self._store_for = store_for
         self._pool = pool
-        self.shards = ShardReader(store_for)
+        self.shards = shards or ShardReader(store_for)
 
     def run(self, tasks: Sequence[Callable[[], T]]) -> list[T]:
         """Run every task, concurrently; return results in order or raise the first error."""
