@@ -301,7 +301,10 @@ max_concurrency=16, engine='boto3', credentials='default chain')
             from file_dataset.stores.objectstore import ObstoreStore
 
             fast = ObstoreStore(
-                self._make_obstore, attempts=self.retries, etag_is_md5=s3.etag_is_md5
+                self._make_obstore,
+                attempts=self.retries,
+                etag_is_md5=s3.etag_is_md5,
+                range_fallback=s3.read_range,
             )
         return _Runtime(os.getpid(), client, files, parts, s3, fast)
 

@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 __all__ = ["ObstoreStore"]
 
 
+class _NotPartialError(Exception):
+    """The server answered a range request with a 200."""
+
+
 def _translate(err: Exception, loc: S3Location, op: str) -> FileDatasetError:
     if isinstance(err, FileDatasetError):
         return err
@@ -75,6 +79,8 @@ class ObstoreStore:
         attempts: how many times a download whose body fails is tried.
         tuning: request sizes.
         etag_is_md5: whether an object's ETag is its MD5 (False under SSE-KMS/SSE-C).
+        range_fallback: reads a byte range another way, for servers that answer
+            range requests with 200 instead of 206.
     """
 
     def __init__(
@@ -84,8 +90,11 @@ class ObstoreStore:
         attempts: int = 5,
         tuning: S3Tuning | None = None,
         etag_is_md5: Callable[[S3Location], bool] = lambda _: True,
+        range_fallback: Callable[[S3Location, int, int], bytes] | None = None,
     ) -> None:
         self._make_store = make_store
+        self._range_fallback = range_fallback
+        self._plain_range_buckets: set[str] = set()
         self._etag_is_md5 = etag_is_md5
         self._stores: dict[str, ObS3Store] = {}
         self._lock = threading.Lock()
@@ -204,18 +213,33 @@ class ObstoreStore:
 
     def read_range(self, loc: S3Location, start: int, length: int) -> bytes:
         """Bytes ``[start, start + length)`` of the object, in one ranged GET."""
+        if self._range_fallback is not None and loc.bucket in self._plain_range_buckets:
+            return self._range_fallback(loc, start, length)
 
         def attempt(_: int) -> bytes:
-            data = bytes(
-                self._call(loc, "GET", obstore.get_range, loc.key, start=start, length=length)
-            )
+            try:
+                raw = obstore.get_range(
+                    self._store(loc.bucket), loc.key, start=start, length=length
+                )
+            except BaseError as err:
+                if "non-partial" in str(err) and self._range_fallback is not None:
+                    raise _NotPartialError from err
+                raise _translate(err, loc, "GET") from err
+            data = bytes(raw)
             if len(data) != length:
                 raise IntegrityError(
                     f"GET {loc}: wanted {length} bytes at {start}, got {len(data)}"
                 )
             return data
 
-        return retrying(self._attempts, loc, "GET", attempt)
+        try:
+            return retrying(self._attempts, loc, "GET", attempt)
+        except _NotPartialError:
+            # The server answers ranges with 200 instead of 206 (rclone's S3 server
+            # does): obstore refuses that, boto3 does not. Use boto3 for this bucket.
+            assert self._range_fallback is not None
+            self._plain_range_buckets.add(loc.bucket)
+            return self._range_fallback(loc, start, length)
 
     def read_all(self, loc: S3Location) -> bytes:
         """The whole object in one GET."""
