@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from file_dataset.errors import ObjectExistsError
-from file_dataset.shards import ShardWriter, index_location, shard_name
+from file_dataset.shards import INDEX_SUFFIX, ShardWriter, index_location, shard_name
 from file_dataset.transfer import TransferEngine
 from file_dataset.uri import StoreLocation, TarMember
 
@@ -72,7 +72,7 @@ class ShardSink:
             return
         index = writer.close()
         shard = self._into.child(shard_name(self._number))
-        index_file = writer.path.with_name(writer.path.name + ".index.json")
+        index_file = writer.path.with_name(writer.path.name + INDEX_SUFFIX)
         index_file.write_bytes(index.to_json())
         self._number += 1
         try:

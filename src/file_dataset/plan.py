@@ -134,7 +134,6 @@ def plan_rows(
     *,
     id_column: str,
     columns: Sequence[str] | None,
-    require_files: bool = True,
 ) -> tuple[list[str], list[RowJob]]:
     """Check the whole DataFrame and return its file columns and one `RowJob` per row.
 
@@ -149,7 +148,7 @@ def plan_rows(
         (['a.txt'], {'a.txt': S3Location(bucket='bkt', key='k')}, {})
     """
     cols = file_columns(df, columns, exclude=[id_column])
-    if require_files and not cols and len(df):
+    if not cols and len(df):
         raise NoFileColumnsError(
             "the DataFrame has no file columns (columns whose values are all s3:// or "
             "file:// URIs or Paths); name them with columns=[...]"
